@@ -1,0 +1,97 @@
+// The one door to the cluster: kubectl, run with argument arrays (never a shell), against the
+// kubeconfig the run was given. Output is captured, not echoed, so secrets stay out of the log.
+import * as exec from '@actions/exec';
+import { spawn } from 'node:child_process';
+
+export type RunResult = { code: number; stdout: string; stderr: string };
+export type RunOptions = { input?: string; allowFailure?: boolean };
+
+export class KubectlError extends Error {
+  constructor(readonly args: string[], readonly result: RunResult) {
+    super(`kubectl ${args.join(' ')} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`);
+    this.name = 'KubectlError';
+  }
+}
+
+export class Kubectl {
+  constructor(
+    readonly binary: string,
+    private readonly kubeconfig?: string,
+  ) {}
+
+  private env(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    if (this.kubeconfig) env.KUBECONFIG = this.kubeconfig;
+    return env;
+  }
+
+  async run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const result = await exec.getExecOutput(this.binary, args, {
+      silent: true,
+      ignoreReturnCode: true,
+      env: this.env(),
+      ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
+    });
+    const out = { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    if (out.code !== 0 && !opts.allowFailure) throw new KubectlError(args, out);
+    return out;
+  }
+
+  async json<T = any>(args: string[], opts: RunOptions = {}): Promise<T> {
+    const { stdout } = await this.run([...args, '-o', 'json'], opts);
+    return JSON.parse(stdout) as T;
+  }
+
+  /** A raw GET through kubectl's own authentication (exec plugins, tokens, certificates). */
+  async raw<T = any>(apiPath: string): Promise<T> {
+    const { stdout } = await this.run(['get', '--raw', apiPath]);
+    return JSON.parse(stdout) as T;
+  }
+
+  /** Streams a watch: one parsed event per line until stop() or the server closes it. */
+  watch(apiPath: string, onEvent: (e: { type: string; object: any }) => void): { stop: () => void; done: Promise<number> } {
+    const child = spawn(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line) onEvent(JSON.parse(line));
+      }
+    });
+    child.stderr.resume();
+    const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 0)));
+    return { stop: () => child.kill('SIGTERM'), done };
+  }
+}
+
+/** Splits kubectl's output of several `-o json` objects printed one after another. */
+export function splitJsonStream(text: string): any[] {
+  const out: any[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  let escaped = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === '\\') escaped = true;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    else if (ch === '{' || ch === '[') {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (ch === '}' || ch === ']') {
+      depth--;
+      if (depth === 0) out.push(JSON.parse(text.slice(start, i + 1)));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+// Why a release failed, per failing pod: the reason and message, the last log lines of the
+// container that failed (its previous instance after a crash), and the pod's recent Warning events.
+import type { Kubectl } from '../kube/kubectl.js';
+import type { PodFailure } from './verdict.js';
+
+export type Diagnosis = PodFailure & { workload: string; logs: string[]; events: string[] };
+
+const LOG_LINES = 20;
+const EVENT_COUNT = 5;
+
+async function lastLogs(kubectl: Kubectl, namespace: string, f: PodFailure): Promise<string[]> {
+  if (!f.container) return [];
+  const args = ['logs', f.pod, '-n', namespace, '-c', f.container, `--tail=${LOG_LINES}`];
+  let res = await kubectl.run(f.previousLogs ? [...args, '--previous'] : args, { allowFailure: true });
+  // The previous instance may not exist yet (first crash still being reported): take the current one.
+  if (res.code !== 0 && f.previousLogs) res = await kubectl.run(args, { allowFailure: true });
+  if (res.code !== 0) return [];
+  return res.stdout.split('\n').filter((l) => l.trim() !== '');
+}
+
+async function warnings(kubectl: Kubectl, namespace: string, pod: string): Promise<string[]> {
+  const res = await kubectl.run(
+    ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${pod},type=Warning`, '-o', 'json'],
+    { allowFailure: true },
+  );
+  if (res.code !== 0) return [];
+  const items = (JSON.parse(res.stdout).items ?? []) as any[];
+  return items
+    .sort((a, b) => Date.parse(a.lastTimestamp ?? a.eventTime ?? 0) - Date.parse(b.lastTimestamp ?? b.eventTime ?? 0))
+    .slice(-EVENT_COUNT)
+    .map((e) => `${e.reason}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}: ${e.message}`);
+}
+
+/** One diagnosis per failing pod and container; pods beyond the first few are only counted. */
+export async function diagnose(kubectl: Kubectl, namespace: string, failures: { workload: string; failure: PodFailure }[], limit = 3): Promise<Diagnosis[]> {
+  const out: Diagnosis[] = [];
+  for (const { workload, failure } of failures.slice(0, limit)) {
+    const [logs, events] = await Promise.all([lastLogs(kubectl, namespace, failure), warnings(kubectl, namespace, failure.pod)]);
+    out.push({ ...failure, workload, logs, events });
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+// What ran before: the live revision of every workload about to change, recorded before anything
+// is applied, so a rollback returns to exactly that revision and never guesses.
+import type { Kubectl } from '../kube/kubectl.js';
+import type { KubeObject } from '../manifests/objects.js';
+
+export type Snapshot = {
+  kind: string;
+  name: string;
+  namespace: string;
+  /** False on a first install: there is nothing to return to. */
+  existed: boolean;
+  /** The revision number `kubectl rollout undo --to-revision` takes; undefined when it has none. */
+  revision?: number;
+  /** The image(s) of that revision, for the report. */
+  images: string[];
+};
+
+const REVISION = 'deployment.kubernetes.io/revision';
+
+export const imagesOf = (o: KubeObject) =>
+  [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c: any) => `${c.name}=${c.image}`);
+
+/** The revision number of a live workload, read the way `kubectl rollout history` does. */
+export function liveRevision(obj: KubeObject, controllerRevisions: KubeObject[]): number | undefined {
+  if (obj.kind === 'Deployment') {
+    const r = Number(obj.metadata.annotations?.[REVISION]);
+    return Number.isFinite(r) && r > 0 ? r : undefined;
+  }
+  // StatefulSets and DaemonSets keep history in ControllerRevisions; the current one's name is in status.
+  const current = obj.kind === 'StatefulSet' ? obj.status?.updateRevision : undefined;
+  const owned = controllerRevisions.filter((cr) => ((cr.metadata.ownerReferences as any[]) ?? []).some((r) => r.uid === obj.metadata.uid));
+  if (current) return owned.find((cr) => cr.metadata.name === current)?.revision as number | undefined;
+  return owned.reduce<number | undefined>((max, cr) => Math.max(max ?? 0, cr.revision as number), undefined);
+}
+
+export async function readLive(kubectl: Kubectl, namespace: string, kind: string, name: string): Promise<KubeObject | undefined> {
+  const res = await kubectl.run(['get', kind.toLowerCase(), name, '-n', namespace, '-o', 'json', '--ignore-not-found'], {});
+  return res.stdout.trim() ? (JSON.parse(res.stdout) as KubeObject) : undefined;
+}
+
+export async function controllerRevisions(kubectl: Kubectl, namespace: string): Promise<KubeObject[]> {
+  return (await kubectl.json(['get', 'controllerrevisions', '-n', namespace])).items;
+}
+
+export async function snapshot(kubectl: Kubectl, namespace: string, workloads: KubeObject[]): Promise<Snapshot[]> {
+  const needsHistory = workloads.some((w) => w.kind !== 'Deployment');
+  const history = needsHistory ? await controllerRevisions(kubectl, namespace).catch(() => []) : [];
+  const out: Snapshot[] = [];
+  for (const w of workloads) {
+    const live = await readLive(kubectl, namespace, w.kind, w.metadata.name);
+    out.push({
+      kind: w.kind,
+      name: w.metadata.name,
+      namespace,
+      existed: !!live,
+      revision: live ? liveRevision(live, history) : undefined,
+      images: live ? imagesOf(live) : [],
+    });
+  }
+  return out;
+}

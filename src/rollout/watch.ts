@@ -1,0 +1,188 @@
+// Watches every changed workload at once (API watches through kubectl, no polling) and returns
+// as soon as all are Ready, or the moment one shows a failure signal, or at the deadline.
+import type { Kubectl } from '../kube/kubectl.js';
+import type { KubeObject } from '../manifests/objects.js';
+import {
+  daemonSetVerdict,
+  DEFAULT_VERDICT_OPTIONS,
+  deploymentVerdict,
+  isPodReady,
+  newDeploymentPods,
+  newStatefulSetPods,
+  PodFailure,
+  statefulSetVerdict,
+  unreadyAtDeadline,
+  Verdict,
+} from './verdict.js';
+
+export type Target = { kind: string; name: string };
+export type Outcome = {
+  ok: boolean;
+  verdicts: Map<string, Verdict>;
+  /** Why it ended badly: a failure signal, the deadline, or a problem seen while soaking. */
+  cause?: 'failure' | 'timeout' | 'soak';
+  /** When the earliest pod of a failing workload was created: how long the doomed release ran. */
+  firstDoomedPodAt?: number;
+  elapsedMs: number;
+};
+export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void };
+
+const RESOURCES: Record<string, string> = {
+  Deployment: 'apis/apps/v1/namespaces/NS/deployments',
+  StatefulSet: 'apis/apps/v1/namespaces/NS/statefulsets',
+  DaemonSet: 'apis/apps/v1/namespaces/NS/daemonsets',
+  ReplicaSet: 'apis/apps/v1/namespaces/NS/replicasets',
+  Pod: 'api/v1/namespaces/NS/pods',
+};
+
+export const targetId = (t: Target) => `${t.kind}/${t.name}`;
+
+type Cache = Map<string, Map<string, KubeObject>>;
+
+/** The new revision's pods of a workload, the only ones judged. */
+function podsOf(t: Target, cache: Cache): KubeObject[] {
+  const obj = cache.get(t.kind)?.get(t.name);
+  const pods = [...(cache.get('Pod')?.values() ?? [])];
+  if (!obj) return [];
+  if (t.kind === 'Deployment') return newDeploymentPods(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods);
+  if (t.kind === 'StatefulSet') return newStatefulSetPods(obj, pods);
+  return pods.filter((p) => ((p.metadata.ownerReferences as any[]) ?? []).some((r) => r.uid === obj.metadata.uid));
+}
+
+export function judge(t: Target, cache: Cache, now: number): Verdict {
+  const obj = cache.get(t.kind)?.get(t.name);
+  const opts = { ...DEFAULT_VERDICT_OPTIONS, now };
+  if (!obj) return { state: 'progressing', message: 'not created yet', failures: [] };
+  const pods = [...(cache.get('Pod')?.values() ?? [])];
+  if (t.kind === 'Deployment') return deploymentVerdict(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods, opts);
+  if (t.kind === 'StatefulSet') return statefulSetVerdict(obj, pods, opts);
+  return daemonSetVerdict(obj, pods, opts);
+}
+
+/** Restart counts and readiness of the new pods: a soak fails when either gets worse. */
+function health(t: Target, cache: Cache): Map<string, { restarts: number; ready: boolean }> {
+  const out = new Map<string, { restarts: number; ready: boolean }>();
+  for (const p of podsOf(t, cache)) {
+    const restarts = [...(p.status?.containerStatuses ?? [])].reduce((n: number, c: any) => n + (c.restartCount ?? 0), 0);
+    out.set(p.metadata.name, { restarts, ready: isPodReady(p) });
+  }
+  return out;
+}
+
+function soakFailures(t: Target, before: Map<string, { restarts: number; ready: boolean }>, cache: Cache): PodFailure[] {
+  const out: PodFailure[] = [];
+  for (const [pod, now] of health(t, cache)) {
+    const was = before.get(pod);
+    if (!was) continue;
+    if (now.restarts > was.restarts) out.push({ pod, reason: 'RestartedWhileSoaking', message: `restarted ${now.restarts - was.restarts} time(s) after it was Ready`, hint: 'the release crashes some time after start: read the previous log below', previousLogs: true });
+    else if (was.ready && !now.ready) out.push({ pod, reason: 'ReadinessLostWhileSoaking', message: 'was Ready, then failed its readiness probe', hint: 'the release degrades after start: see the Unhealthy events below' });
+  }
+  return out;
+}
+
+export function watchRollout(kubectl: Kubectl, namespace: string, targets: Target[], opts: WatchOptions): Promise<Outcome> {
+  const started = Date.now();
+  const cache: Cache = new Map();
+  const kinds = [...new Set([...targets.map((t) => t.kind), 'Pod', ...(targets.some((t) => t.kind === 'Deployment') ? ['ReplicaSet'] : [])])];
+  const last = new Map<string, string>();
+  const streams: { stop: () => void }[] = [];
+  let finished = false;
+  let soakStart: number | undefined;
+  let soakBaseline: Map<string, Map<string, { restarts: number; ready: boolean }>> | undefined;
+
+  return new Promise<Outcome>((resolve) => {
+    const finish = (ok: boolean, verdicts: Map<string, Verdict>, cause?: Outcome['cause']) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(deadline);
+      clearTimeout(soakTimer);
+      clearInterval(ticker);
+      streams.forEach((s) => s.stop());
+      let firstDoomedPodAt: number | undefined;
+      for (const t of targets) {
+        if (verdicts.get(targetId(t))?.state !== 'failed') continue;
+        for (const p of podsOf(t, cache)) {
+          const at = Date.parse(p.metadata.creationTimestamp as string);
+          if (!firstDoomedPodAt || at < firstDoomedPodAt) firstDoomedPodAt = at;
+        }
+      }
+      resolve({ ok, verdicts, cause, firstDoomedPodAt, elapsedMs: Date.now() - started });
+    };
+
+    const evaluate = () => {
+      if (finished) return;
+      const now = Date.now();
+      const verdicts = new Map(targets.map((t) => [targetId(t), judge(t, cache, now)] as const));
+      for (const t of targets) {
+        const v = verdicts.get(targetId(t))!;
+        const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
+        if (last.get(targetId(t)) !== line) {
+          last.set(targetId(t), line);
+          opts.log(`${targetId(t)} ${line}`);
+        }
+      }
+      if ([...verdicts.values()].some((v) => v.state === 'failed')) return finish(false, verdicts, soakStart ? 'soak' : 'failure');
+      if (soakBaseline) {
+        for (const t of targets) {
+          const failures = soakFailures(t, soakBaseline.get(targetId(t))!, cache);
+          if (failures.length) {
+            verdicts.set(targetId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
+            return finish(false, verdicts, 'soak');
+          }
+        }
+        return;
+      }
+      if ([...verdicts.values()].every((v) => v.state === 'ready')) {
+        if (!opts.soakMs) return finish(true, verdicts);
+        soakStart = now;
+        soakBaseline = new Map(targets.map((t) => [targetId(t), health(t, cache)] as const));
+        opts.log(`all ready; soaking for ${Math.round(opts.soakMs / 1000)}s to catch restarts and readiness flaps`);
+        soakTimer = setTimeout(() => {
+          const final = new Map(targets.map((t) => [targetId(t), judge(t, cache, Date.now())] as const));
+          finish(true, final);
+        }, opts.soakMs);
+      }
+    };
+
+    const deadline = setTimeout(() => {
+      const now = Date.now();
+      const verdicts = new Map<string, Verdict>();
+      for (const t of targets) {
+        const v = judge(t, cache, now);
+        if (v.state !== 'progressing') {
+          verdicts.set(targetId(t), v);
+          continue;
+        }
+        const unready = unreadyAtDeadline(podsOf(t, cache));
+        const failures = unready.length
+          ? unready
+          : [{ pod: t.name, reason: 'Timeout', message: `still ${v.message} at the deadline`, hint: 'raise timeout, or look at why the controller makes no progress' }];
+        verdicts.set(targetId(t), { state: 'failed', message: `timed out: ${v.message}`, failures });
+      }
+      finish(false, verdicts, 'timeout');
+    }, opts.timeoutMs);
+    let soakTimer: NodeJS.Timeout | undefined;
+    // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
+    const ticker = setInterval(evaluate, 1000);
+
+    for (const kind of kinds) {
+      const apiPath = `/${RESOURCES[kind].replace('NS', namespace)}?watch=1`;
+      const open = () => {
+        const stream = kubectl.watch(apiPath, (e) => {
+          if (e.type === 'ERROR') return;
+          const byName = cache.get(kind) ?? new Map<string, KubeObject>();
+          cache.set(kind, byName);
+          if (e.type === 'DELETED') byName.delete(e.object.metadata.name);
+          else byName.set(e.object.metadata.name, e.object);
+          evaluate();
+        });
+        streams.push(stream);
+        // The server ends watches after a while: open again until the rollout is decided.
+        void stream.done.then(() => {
+          if (!finished) setTimeout(open, 200);
+        });
+      };
+      open();
+    }
+  });
+}

@@ -1,0 +1,134 @@
+import { describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { objectId, type KubeObject } from '../../src/manifests/objects.js';
+import { planPhases, workloadsOf, type Phase } from '../../src/manifests/plan.js';
+
+const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
+
+function render(dir: string): KubeObject[] {
+  const yaml = execFileSync('kubectl', ['kustomize', path.join(repoRoot, dir)], { encoding: 'utf8' });
+  return YAML.parseAllDocuments(yaml).map((doc) => doc.toJS() as KubeObject);
+}
+
+const summary = (phases: Phase[]) => phases.map(({ name, wait, objects }) => ({ name, wait, objects: objects.map(objectId) }));
+
+const object = (kind: string, name: string, spec?: any): KubeObject => ({
+  apiVersion: 'v1',
+  kind,
+  metadata: { name },
+  ...(spec && { spec }),
+});
+const withPods = (kind: string, name: string, podSpec: any) => object(kind, name, { template: { spec: podSpec } });
+
+describe('planPhases on the repository manifests (k8s/)', () => {
+  const objects = render('k8s');
+  const phases = planPhases(objects);
+
+  test('follows the README order', () => {
+    const ids = (kind: string) => objects.filter((o) => o.kind === kind).map(objectId);
+    const configIds = objects
+      .filter((o) => !['Namespace', 'StatefulSet', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress'].includes(o.kind))
+      .map(objectId);
+    expect(summary(phases)).toEqual([
+      { name: 'namespace', wait: false, objects: ['Namespace/medaudit'] },
+      { name: 'config', wait: false, objects: configIds },
+      { name: 'data', wait: true, objects: ['StatefulSet/medaudit/postgres', 'StatefulSet/medaudit/redis'] },
+      { name: 'migrate', wait: true, objects: ['Deployment/medaudit/backend'] },
+      {
+        name: 'app',
+        wait: true,
+        objects: objects
+          .filter((o) => ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'].includes(o.kind) && o.metadata.name !== 'backend')
+          .map(objectId),
+      },
+      { name: 'edge', wait: false, objects: ids('Ingress') },
+    ]);
+  });
+
+  test('puts the data and secrets the pods mount before the pods', () => {
+    const config = phases.find((p) => p.name === 'config')!.objects.map(objectId);
+    expect(config).toEqual(
+      expect.arrayContaining([
+        'ConfigMap/medaudit/medaudit-config',
+        'PersistentVolumeClaim/medaudit/file-storage-pvc',
+        'Service/medaudit/postgres-service',
+        'ServiceAccount/medaudit/medaudit-backend',
+        'NetworkPolicy/medaudit/default-deny-all',
+        'RoleBinding/medaudit/medaudit-deployer',
+      ]),
+    );
+    const app = phases.find((p) => p.name === 'app')!.objects.map(objectId);
+    expect(app).toContain('Deployment/medaudit/celery-worker');
+    expect(app).toContain('HorizontalPodAutoscaler/medaudit/backend-hpa');
+    expect(app).toContain('PodDisruptionBudget/medaudit/backend-pdb');
+  });
+
+  test('keeps every object exactly once', () => {
+    expect(phases.flatMap((p) => p.objects).length).toBe(objects.length);
+    expect(new Set(phases.flatMap((p) => p.objects))).toEqual(new Set(objects));
+  });
+
+  test('waits for the workloads of each waiting phase', () => {
+    expect(phases.map((p) => [p.name, workloadsOf(p).map(objectId)])).toEqual([
+      ['namespace', []],
+      ['config', []],
+      ['data', ['StatefulSet/medaudit/postgres', 'StatefulSet/medaudit/redis']],
+      ['migrate', ['Deployment/medaudit/backend']],
+      ['app', ['Deployment/medaudit/celery-worker']],
+      ['edge', []],
+    ]);
+  });
+});
+
+describe('planPhases', () => {
+  test('sorts each kind into its phase, keeping input order', () => {
+    const objects = [
+      object('Ingress', 'web'),
+      withPods('Deployment', 'worker', { containers: [] }),
+      object('CronJob', 'report'),
+      object('Widget', 'custom'),
+      withPods('Deployment', 'api', { initContainers: [{ name: 'migrate' }], containers: [] }),
+      object('Secret', 's'),
+      withPods('Deployment', 'empty-init', { initContainers: [], containers: [] }),
+      object('Pod', 'debug'),
+      object('Job', 'seed'),
+      object('DaemonSet', 'agent'),
+      object('ReplicaSet', 'rs'),
+      withPods('StatefulSet', 'db', { initContainers: [{ name: 'chown' }] }),
+      object('Namespace', 'ns'),
+      object('ResourceQuota', 'q'),
+    ];
+    expect(summary(planPhases(objects))).toEqual([
+      { name: 'namespace', wait: false, objects: ['Namespace/ns'] },
+      { name: 'config', wait: false, objects: ['Widget/custom', 'Secret/s', 'ResourceQuota/q'] },
+      { name: 'data', wait: true, objects: ['StatefulSet/db'] },
+      { name: 'migrate', wait: true, objects: ['Deployment/api'] },
+      {
+        name: 'app',
+        wait: true,
+        objects: ['Deployment/worker', 'CronJob/report', 'Deployment/empty-init', 'Pod/debug', 'Job/seed', 'DaemonSet/agent', 'ReplicaSet/rs'],
+      },
+      { name: 'edge', wait: false, objects: ['Ingress/web'] },
+    ]);
+  });
+
+  test('omits empty phases', () => {
+    expect(planPhases([object('ConfigMap', 'c'), object('Ingress', 'i')]).map((p) => p.name)).toEqual(['config', 'edge']);
+    expect(planPhases([])).toEqual([]);
+  });
+
+  test('workloadsOf keeps only what has a rollout to watch', () => {
+    const app = planPhases([
+      withPods('Deployment', 'd', {}),
+      object('DaemonSet', 'ds'),
+      object('Job', 'j'),
+      object('Pod', 'p'),
+      object('HorizontalPodAutoscaler', 'h'),
+    ])[0];
+    expect(app.name).toBe('app');
+    expect(workloadsOf(app).map(objectId)).toEqual(['Deployment/d', 'DaemonSet/ds']);
+  });
+});

@@ -1,0 +1,301 @@
+import { describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { UserError } from '../../src/errors.js';
+import { parseImageReference, pinImage } from '../../src/image/reference.js';
+import { objectId, type KubeObject } from '../../src/manifests/objects.js';
+import {
+  annotateWorkloads,
+  CLUSTER_SCOPED_KINDS,
+  omitHpaScaledReplicas,
+  podSpecPaths,
+  setNamespace,
+  substituteImage,
+} from '../../src/manifests/substitute.js';
+
+const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
+
+function render(dir: string): KubeObject[] {
+  const yaml = execFileSync('kubectl', ['kustomize', path.join(repoRoot, dir)], { encoding: 'utf8' });
+  return YAML.parseAllDocuments(yaml).map((doc) => doc.toJS() as KubeObject);
+}
+
+const find = (objects: KubeObject[], id: string): any => {
+  const found = objects.find((o) => objectId(o) === id);
+  if (!found) throw new Error(`${id} not in the manifests`);
+  return found;
+};
+
+const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
+const target = parseImageReference('ghcr.io/acme/medaudit-backend');
+const pinned = pinImage(target, DIGEST);
+
+const container = (name: string, image: string) => ({ name, image });
+const podSpec = (image: string) => ({ containers: [container('main', image)] });
+
+const pod: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debug' }, spec: podSpec('busybox:1.36') };
+const cronJob: KubeObject = {
+  apiVersion: 'batch/v1',
+  kind: 'CronJob',
+  metadata: { name: 'report', namespace: 'medaudit' },
+  spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { spec: podSpec('medaudit-backend:latest') } } } },
+};
+const job: KubeObject = {
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: { name: 'seed' },
+  spec: { template: { spec: podSpec('ghcr.io/acme/medaudit-backend:v0') } },
+};
+
+describe('podSpecPaths', () => {
+  test('finds the pod spec of each workload kind', () => {
+    expect(podSpecPaths(pod)).toEqual([{ path: 'spec', spec: pod.spec }]);
+    expect(podSpecPaths(job)).toEqual([{ path: 'spec.template.spec', spec: job.spec.template.spec }]);
+    expect(podSpecPaths(cronJob)).toEqual([
+      { path: 'spec.jobTemplate.spec.template.spec', spec: cronJob.spec.jobTemplate.spec.template.spec },
+    ]);
+    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet']) {
+      const o = { apiVersion: 'apps/v1', kind, metadata: { name: 'x' }, spec: { template: { spec: podSpec('a') } } };
+      expect(podSpecPaths(o)).toEqual([{ path: 'spec.template.spec', spec: o.spec.template.spec }]);
+    }
+  });
+
+  test('returns the spec itself, so callers can edit it in place', () => {
+    expect(podSpecPaths(pod)[0].spec).toBe(pod.spec);
+  });
+
+  test('has nothing for other kinds or a workload without a template', () => {
+    expect(podSpecPaths({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { template: { spec: {} } } })).toEqual([]);
+    expect(podSpecPaths({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' } })).toEqual([]);
+  });
+});
+
+describe('substituteImage on the repository manifests (k8s/)', () => {
+  const objects = render('k8s');
+  const before = structuredClone(objects);
+  const result = substituteImage(objects, target, pinned);
+
+  test('pins the backend, its migrate init container and the celery worker', () => {
+    expect(result.changes).toEqual([
+      {
+        object: 'Deployment/medaudit/backend',
+        container: 'backend',
+        path: 'spec.template.spec.containers[0].image',
+        from: 'medaudit-backend:latest',
+        to: pinned,
+      },
+      {
+        object: 'Deployment/medaudit/backend',
+        container: 'migrate',
+        path: 'spec.template.spec.initContainers[0].image',
+        from: 'medaudit-backend:latest',
+        to: pinned,
+      },
+      {
+        object: 'Deployment/medaudit/celery-worker',
+        container: 'celery-worker',
+        path: 'spec.template.spec.containers[0].image',
+        from: 'medaudit-backend:latest',
+        to: pinned,
+      },
+    ]);
+    const backend = find(result.objects, 'Deployment/medaudit/backend');
+    expect(backend.spec.template.spec.containers[0].image).toBe(`ghcr.io/acme/medaudit-backend@${DIGEST}`);
+    expect(backend.spec.template.spec.initContainers[0].image).toBe(pinned);
+  });
+
+  test('leaves the datastore images alone', () => {
+    expect(find(result.objects, 'StatefulSet/medaudit/postgres').spec.template.spec.containers[0].image).toBe('postgres:16-alpine');
+    expect(find(result.objects, 'StatefulSet/medaudit/redis').spec.template.spec.containers[0].image).toBe('redis:7-alpine');
+  });
+
+  test('does not touch its input', () => {
+    expect(objects).toEqual(before);
+    expect(result.objects).not.toBe(objects);
+    expect(result.objects[0]).not.toBe(objects[0]);
+  });
+
+  test('changes nothing but the images', () => {
+    const unpinned = structuredClone(result.objects);
+    for (const { object, path: where } of result.changes) {
+      const [, list, index] = /\.(\w+)\[(\d+)\]\.image$/.exec(where)!;
+      find(unpinned, object).spec.template.spec[list][Number(index)].image = 'medaudit-backend:latest';
+    }
+    expect(unpinned).toEqual(objects);
+  });
+});
+
+describe('substituteImage', () => {
+  test('replaces in CronJobs, Jobs, Pods and ephemeral containers, by bare name or full repository', () => {
+    const debugPod: KubeObject = {
+      ...pod,
+      spec: { containers: [container('main', 'busybox:1.36')], ephemeralContainers: [container('dbg', 'medaudit-backend')] },
+    };
+    const { objects, changes } = substituteImage([cronJob, job, debugPod], target, pinned);
+    expect(changes.map(({ object, path: where, from }) => [object, where, from])).toEqual([
+      ['CronJob/medaudit/report', 'spec.jobTemplate.spec.template.spec.containers[0].image', 'medaudit-backend:latest'],
+      ['Job/seed', 'spec.template.spec.containers[0].image', 'ghcr.io/acme/medaudit-backend:v0'],
+      ['Pod/debug', 'spec.ephemeralContainers[0].image', 'medaudit-backend'],
+    ]);
+    expect((objects[2].spec as any).containers[0].image).toBe('busybox:1.36');
+    expect((objects[2].spec as any).ephemeralContainers[0].image).toBe(pinned);
+  });
+
+  test('explains what it found when nothing names the image', () => {
+    const deployment: KubeObject = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'backend', namespace: 'medaudit' },
+      spec: { template: { spec: { initContainers: [container('init', 'busybox')], containers: [container('web', 'nginx:1')] } } },
+    };
+    const postgres: KubeObject = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'postgres', namespace: 'medaudit' },
+      spec: { template: { spec: podSpec('postgres:16-alpine') } },
+    };
+    const call = () => substituteImage([deployment, postgres], target, pinned);
+    expect(call).toThrow(UserError);
+    expect(call).toThrow(
+      "no container image in the manifests names 'ghcr.io/acme/medaudit-backend' (by full repository or bare name 'medaudit-backend'); " +
+        'images found: Deployment/medaudit/backend: nginx:1, busybox; StatefulSet/medaudit/postgres: postgres:16-alpine',
+    );
+  });
+
+  test('says so when the manifests have no containers at all', () => {
+    const config: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } };
+    expect(() => substituteImage([config], target, pinned)).toThrow('images found: none');
+  });
+});
+
+describe('annotateWorkloads', () => {
+  const objects = render('k8s');
+  const before = structuredClone(objects);
+  const annotated = annotateWorkloads(objects, { 'medaudit.io/revision': 'abc123' });
+
+  test('annotates the workloads themselves, keeping their annotations', () => {
+    const withExisting: KubeObject = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd', annotations: { keep: 'me', 'medaudit.io/revision': 'old' } },
+      spec: { template: { metadata: {}, spec: {} } },
+    };
+    expect(annotateWorkloads([withExisting], { 'medaudit.io/revision': 'new' })[0].metadata.annotations).toEqual({
+      keep: 'me',
+      'medaudit.io/revision': 'new',
+    });
+    for (const id of ['Deployment/medaudit/backend', 'Deployment/medaudit/celery-worker', 'StatefulSet/medaudit/postgres']) {
+      expect(find(annotated, id).metadata.annotations).toEqual({ 'medaudit.io/revision': 'abc123' });
+    }
+  });
+
+  test('leaves pod templates and other kinds alone, and the input untouched', () => {
+    expect(find(annotated, 'Deployment/medaudit/backend').spec.template).toEqual(find(objects, 'Deployment/medaudit/backend').spec.template);
+    expect(find(annotated, 'Service/medaudit/backend-service').metadata.annotations).toBeUndefined();
+    expect(find(annotated, 'ConfigMap/medaudit/medaudit-config')).toEqual(find(objects, 'ConfigMap/medaudit/medaudit-config'));
+    expect(objects).toEqual(before);
+  });
+});
+
+describe('omitHpaScaledReplicas', () => {
+  const deployment = (name: string, namespace?: string): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, ...(namespace && { namespace }) },
+    spec: { replicas: 3, template: { spec: podSpec('a') } },
+  });
+  const hpa = (name: string, kind: string, namespace?: string, apiVersion = 'autoscaling/v2'): KubeObject => ({
+    apiVersion,
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name: `${name}-hpa`, ...(namespace && { namespace }) },
+    spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind, name }, minReplicas: 1, maxReplicas: 5 },
+  });
+
+  test('drops replicas only where an HPA in the same namespace scales the object', () => {
+    const objects = [
+      deployment('web', 'a'),
+      deployment('worker', 'a'),
+      deployment('other-ns', 'b'),
+      deployment('no-ns'),
+      hpa('web', 'Deployment', 'a'),
+      hpa('worker', 'StatefulSet', 'a'),
+      hpa('other-ns', 'Deployment', 'a'),
+      hpa('no-ns', 'Deployment', 'a', 'autoscaling/v1'),
+    ];
+    const before = structuredClone(objects);
+    const result = omitHpaScaledReplicas(objects);
+    expect(result.map((o) => o.spec.replicas)).toEqual([undefined, 3, 3, undefined, undefined, undefined, undefined, undefined]);
+    expect('replicas' in result[0].spec).toBe(false);
+    expect(objects).toEqual(before);
+  });
+
+  test('ignores objects that only look like an HPA', () => {
+    const fake = { ...hpa('web', 'Deployment'), apiVersion: 'example.com/v1' };
+    expect(omitHpaScaledReplicas([deployment('web'), fake])[0].spec.replicas).toBe(3);
+  });
+
+  test('on k8s/: backend and celery-worker lose replicas, the StatefulSets keep theirs', () => {
+    const objects = render('k8s');
+    const withReplicas = objects.map((o) => (o.kind === 'Deployment' ? { ...o, spec: { ...o.spec, replicas: 2 } } : o));
+    const result = omitHpaScaledReplicas(withReplicas);
+    expect(find(result, 'Deployment/medaudit/backend').spec.replicas).toBeUndefined();
+    expect(find(result, 'Deployment/medaudit/celery-worker').spec.replicas).toBeUndefined();
+    expect(find(result, 'StatefulSet/medaudit/postgres').spec.replicas).toBe(1);
+    expect(find(withReplicas, 'Deployment/medaudit/backend').spec.replicas).toBe(2);
+  });
+});
+
+describe('setNamespace', () => {
+  test('moves every namespaced object and renames the Namespace', () => {
+    const objects = render('k8s');
+    const before = structuredClone(objects);
+    const moved = setNamespace(objects, 'medaudit-pr-42');
+    const namespaces = moved.filter((o) => o.kind === 'Namespace');
+    expect(namespaces.map((o) => o.metadata)).toEqual([{ ...find(objects, 'Namespace/medaudit').metadata, name: 'medaudit-pr-42' }]);
+    expect(namespaces[0].metadata.namespace).toBeUndefined();
+    for (const o of moved.filter((o) => o.kind !== 'Namespace')) expect(o.metadata.namespace).toBe('medaudit-pr-42');
+    expect(find(moved, 'RoleBinding/medaudit-pr-42/medaudit-deployer').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'medaudit-deployer', namespace: 'medaudit-pr-42' },
+    ]);
+    expect(objects).toEqual(before);
+  });
+
+  test('leaves cluster-scoped objects and foreign subjects alone', () => {
+    const clusterRole: KubeObject = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'reader' } };
+    const binding: KubeObject = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'b', namespace: 'old' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'reader' },
+      subjects: [
+        { kind: 'ServiceAccount', name: 'app', namespace: 'old' },
+        { kind: 'ServiceAccount', name: 'monitor', namespace: 'kube-system' },
+        { kind: 'Group', name: 'devs', apiGroup: 'rbac.authorization.k8s.io' },
+      ],
+    };
+    const clusterBinding: KubeObject = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'cb' },
+      subjects: [{ kind: 'ServiceAccount', name: 'app', namespace: 'old' }],
+    };
+    const [role, movedBinding, movedClusterBinding] = setNamespace([clusterRole, binding, clusterBinding], 'new');
+    expect(role).toEqual(clusterRole);
+    expect(movedClusterBinding).toEqual(clusterBinding);
+    expect(movedBinding.metadata.namespace).toBe('new');
+    expect(movedBinding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'app', namespace: 'new' },
+      { kind: 'ServiceAccount', name: 'monitor', namespace: 'kube-system' },
+      { kind: 'Group', name: 'devs', apiGroup: 'rbac.authorization.k8s.io' },
+    ]);
+  });
+
+  test('knows the cluster-scoped kinds', () => {
+    for (const kind of ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass', 'CustomResourceDefinition', 'PriorityClass', 'IngressClass']) {
+      expect(CLUSTER_SCOPED_KINDS).toContain(kind);
+    }
+    expect(CLUSTER_SCOPED_KINDS).not.toContain('PersistentVolumeClaim');
+  });
+});
