@@ -1,4 +1,5 @@
-// Tests run on the compiled output (lib/), as native ES modules.
+// Tests run on the compiled output (lib/), as native ES modules. The e2e project shares one
+// cluster, so it runs in band (test/run-all.sh passes --runInBand).
 export default {
   projects: [
     {
@@ -10,7 +11,6 @@ export default {
       displayName: 'e2e',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/lib/test/e2e/**/*.test.js'],
-      maxWorkers: 1,
     },
   ],
   testTimeout: 300000,

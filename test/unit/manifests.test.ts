@@ -1,6 +1,7 @@
 // Checks the Kubernetes manifests in k8s/ as kustomize renders them: every
 // name and figure the k8s/README.md promises, the security settings, the
-// deployer's RBAC, the network flows and the preview overlay.
+// network flows and the preview overlay; and the deployer's RBAC, which is
+// applied on its own by an admin and read straight from its file.
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -106,9 +107,6 @@ const BASE_OBJECTS = [
   'ServiceAccount/medaudit-backend',
   'ServiceAccount/medaudit-worker',
   'ServiceAccount/medaudit-db',
-  'ServiceAccount/medaudit-deployer',
-  'Role/medaudit-deployer',
-  'RoleBinding/medaudit-deployer',
   'ConfigMap/medaudit-config',
   'PersistentVolumeClaim/file-storage-pvc',
   'Service/postgres-service',
@@ -149,8 +147,13 @@ const KUSTOMIZE_RESOURCES = [
   'celery-hpa.yaml',
   'pdb.yaml',
   'ingress.yaml',
-  'deployer-rbac.yaml',
 ];
+
+// Applied once by a cluster admin with kubectl apply -f, never by the deploy
+// action (its Role may not write Roles and RoleBindings): not in the
+// kustomization, like secrets.yaml.
+const DEPLOYER_RBAC = 'deployer-rbac.yaml';
+const DEPLOYER_OBJECTS = ['Role/medaudit-deployer', 'RoleBinding/medaudit-deployer', 'ServiceAccount/medaudit-deployer'];
 
 // Files named in the structure tree of the original k8s README.
 const SEED_FILES = [
@@ -182,7 +185,7 @@ describe('base (kubectl kustomize k8s)', () => {
   });
 
   test('each file names namespace medaudit itself, for kubectl apply -f without kustomize', () => {
-    for (const file of KUSTOMIZE_RESOURCES) {
+    for (const file of [...KUSTOMIZE_RESOURCES, DEPLOYER_RBAC]) {
       for (const obj of readYaml(path.join(K8S, file))) {
         const ns = obj.kind === 'Namespace' ? obj.metadata.name : obj.metadata.namespace;
         expect([file, obj.kind, obj.metadata.name, ns]).toEqual([file, obj.kind, obj.metadata.name, 'medaudit']);
@@ -473,7 +476,7 @@ describe('workload security', () => {
   });
 
   test('ServiceAccounts of the app mount no API token', () => {
-    for (const name of ['medaudit-backend', 'medaudit-worker', 'medaudit-db', 'medaudit-deployer']) {
+    for (const name of ['medaudit-backend', 'medaudit-worker', 'medaudit-db']) {
       expect(find(base, 'ServiceAccount', name).automountServiceAccountToken).toBe(false);
     }
   });
@@ -483,8 +486,14 @@ describe('workload security', () => {
   });
 });
 
-describe('deployer RBAC', () => {
-  const role = find(base, 'Role', 'medaudit-deployer');
+describe('deployer RBAC (k8s/deployer-rbac.yaml, applied by an admin)', () => {
+  // Read from the file itself: kustomize never renders it.
+  const text = readFileSync(path.join(K8S, DEPLOYER_RBAC), 'utf8');
+  const rbac: Manifest[] = YAML.parseAllDocuments(text).map((doc) => {
+    if (doc.errors.length > 0) throw doc.errors[0];
+    return doc.toJS() as Manifest;
+  }).filter((obj) => obj !== null && obj !== undefined);
+  const role = find(rbac, 'Role', 'medaudit-deployer');
   const APPLY = ['get', 'list', 'watch', 'create', 'patch', 'update'];
   const READ = ['get', 'list', 'watch'];
   // [apiGroup, resource, verbs, resourceNames]
@@ -547,21 +556,49 @@ describe('deployer RBAC', () => {
     }
   });
 
+  test('holds exactly the ServiceAccount, Role and RoleBinding medaudit-deployer, in namespace medaudit', () => {
+    expect(ids(rbac)).toEqual(DEPLOYER_OBJECTS);
+    for (const obj of rbac) {
+      expect([obj.kind, obj.metadata.namespace]).toEqual([obj.kind, 'medaudit']);
+      expect([obj.kind, obj.metadata.labels?.['app.kubernetes.io/part-of']]).toEqual([obj.kind, 'medaudit']);
+      expect([obj.kind, obj.metadata.labels?.['app.kubernetes.io/name']]).toEqual([obj.kind, 'medaudit-deployer']);
+    }
+  });
+
+  test('the ServiceAccount is used from outside the cluster only: no token mounted', () => {
+    expect(find(rbac, 'ServiceAccount', 'medaudit-deployer').automountServiceAccountToken).toBe(false);
+  });
+
   test('bound to the ServiceAccount medaudit-deployer by a RoleBinding, nothing cluster-wide', () => {
-    const binding = find(base, 'RoleBinding', 'medaudit-deployer');
+    const binding = find(rbac, 'RoleBinding', 'medaudit-deployer');
     expect(binding.metadata.namespace).toBe('medaudit');
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'medaudit-deployer' });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'medaudit-deployer', namespace: 'medaudit' }]);
-    expect(ofKind(base, 'Role')).toHaveLength(1);
-    expect(ofKind(base, 'RoleBinding')).toHaveLength(1);
-    expect(ofKind(base, 'ClusterRole')).toEqual([]);
-    expect(ofKind(base, 'ClusterRoleBinding')).toEqual([]);
+    expect(rbac.filter((o) => CLUSTER_SCOPED.has(o.kind))).toEqual([]);
   });
 
-  test('deployer-rbac.yaml explains why it is in the kustomization', () => {
-    const text = readFileSync(path.join(K8S, 'deployer-rbac.yaml'), 'utf8');
-    expect(text).toMatch(/^#.*kustomization\.yaml/m);
-    expect(KUSTOMIZE_RESOURCES).toContain('deployer-rbac.yaml');
+  test('is not part of the kustomization: neither the base nor the preview renders it', () => {
+    expect(KUSTOMIZE_RESOURCES).not.toContain(DEPLOYER_RBAC);
+    const [kustomization] = readYaml(path.join(K8S, 'kustomization.yaml'));
+    expect(kustomization.resources).not.toContain(DEPLOYER_RBAC);
+    const [overlay] = readYaml(path.join(PREVIEW, 'kustomization.yaml'));
+    expect(overlay.resources).not.toContain(`../../${DEPLOYER_RBAC}`);
+    expect((overlay.patches ?? []).map((p: Manifest) => p.path).filter(Boolean)).not.toContain(expect.stringMatching(/deployer/));
+    for (const objs of [base, preview]) {
+      for (const id of DEPLOYER_OBJECTS) expect(ids(objs)).not.toContain(id);
+      // The action applies what kustomize renders with the deployer's token,
+      // which may not write RBAC objects.
+      expect(objs.filter((o) => String(o.apiVersion).startsWith('rbac.authorization.k8s.io/'))).toEqual([]);
+      expect(ofKind(objs, 'ServiceAccount').map((o) => o.metadata.name)).not.toContain('medaudit-deployer');
+    }
+  });
+
+  test('its header says a cluster admin applies it once with kubectl apply -f, never the action', () => {
+    const header = text.split('\n').filter((line) => line.startsWith('#')).join('\n');
+    expect(header).toMatch(/cluster admin/);
+    expect(header).toContain('kubectl apply -f k8s/deployer-rbac.yaml');
+    expect(header).toMatch(/not part of kustomization\.yaml/);
+    expect(header).toMatch(/never applies/);
   });
 });
 
@@ -768,8 +805,21 @@ describe('README', () => {
     }
     // Everything kustomize applies must also be in the manual order.
     for (const file of KUSTOMIZE_RESOURCES) expect(paths).toContain(`k8s/${file}`);
-    // Namespace before the secrets that go into it.
+    // Namespace before the secrets and the deployer RBAC that go into it.
     expect(readme.indexOf('kubectl apply -f k8s/namespace.yaml')).toBeLessThan(readme.indexOf('kubectl apply -f k8s/secrets.yaml'));
+    expect(paths).toContain(`k8s/${DEPLOYER_RBAC}`);
+    expect(readme.indexOf('kubectl apply -f k8s/namespace.yaml')).toBeLessThan(readme.indexOf(`kubectl apply -f k8s/${DEPLOYER_RBAC}`));
+  });
+
+  test('the deployer RBAC is applied by an admin on its own, not with kubectl apply -k', () => {
+    const quickStart = section('Быстрый старт');
+    expect(quickStart).toContain(`kubectl apply -f k8s/${DEPLOYER_RBAC}`);
+    const account = section('Автоматический деплой');
+    expect(account).toContain(`kubectl apply -f k8s/${DEPLOYER_RBAC}`);
+    expect(account).toMatch(/администратор/);
+    // No claim left that kustomize applies it.
+    expect(readme).not.toMatch(/в том числе `deployer-rbac\.yaml`/);
+    expect(readme).not.toMatch(/вместе с `kubectl apply -k k8s\/`/);
   });
 
   test('the manual migration passes -n to kubectl and no password on the command line', () => {
@@ -815,11 +865,10 @@ describe('preview overlay (k8s/overlays/preview)', () => {
     expect(kustomization.namespace).toBe('medaudit-preview');
   });
 
-  test('drops HPAs, PDBs and the deployer RBAC, adds the quota, keeps the rest', () => {
+  test('drops HPAs and PDBs, adds the quota, keeps the rest', () => {
     const dropped = [
       'HorizontalPodAutoscaler/backend-hpa', 'HorizontalPodAutoscaler/celery-worker-hpa',
       'PodDisruptionBudget/backend-pdb', 'PodDisruptionBudget/celery-worker-pdb',
-      'ServiceAccount/medaudit-deployer', 'Role/medaudit-deployer', 'RoleBinding/medaudit-deployer',
       'Namespace/medaudit',
     ];
     const expected = [...BASE_OBJECTS.filter((id) => !dropped.includes(id)), 'Namespace/medaudit-preview', 'ResourceQuota/preview-quota'].sort();

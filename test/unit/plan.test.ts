@@ -57,7 +57,6 @@ describe('planPhases on the repository manifests (k8s/)', () => {
         'Service/medaudit/postgres-service',
         'ServiceAccount/medaudit/medaudit-backend',
         'NetworkPolicy/medaudit/default-deny-all',
-        'RoleBinding/medaudit/medaudit-deployer',
       ]),
     );
     const app = phases.find((p) => p.name === 'app')!.objects.map(objectId);

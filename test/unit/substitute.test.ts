@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -249,7 +250,9 @@ describe('omitHpaScaledReplicas', () => {
 
 describe('setNamespace', () => {
   test('moves every namespaced object and renames the Namespace', () => {
-    const objects = render('k8s');
+    // The base and the deployer's RBAC, which an admin applies on its own.
+    const rbac = YAML.parseAllDocuments(readFileSync(path.join(repoRoot, 'k8s', 'deployer-rbac.yaml'), 'utf8')).map((d) => d.toJS() as KubeObject);
+    const objects = [...render('k8s'), ...rbac];
     const before = structuredClone(objects);
     const moved = setNamespace(objects, 'medaudit-pr-42');
     const namespaces = moved.filter((o) => o.kind === 'Namespace');

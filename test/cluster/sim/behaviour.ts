@@ -22,7 +22,7 @@ export const KNOWN = ['healthy', 'crash', 'crash-late', 'oom', 'never-ready', 'm
 export function behaviourOf(labels: Record<string, string>): Behaviour {
   const name = labels[LABEL] ?? 'healthy';
   const after = Number(labels[CRASH_AFTER_LABEL]);
-  const message = labels[MESSAGE_LABEL];
+  const message = labels[MESSAGE_LABEL] || undefined;
   const base: Behaviour = { exitAfter: Number.isFinite(after) && after > 0 ? after : 1, neverReady: false, initFails: false, message };
   switch (name) {
     case 'crash':

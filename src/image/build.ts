@@ -1,0 +1,76 @@
+// Building and pushing the release image with docker: buildx when present, the classic builder
+// otherwise; OCI labels that tie the image to its commit; pushes retried on transient errors.
+import * as exec from '@actions/exec';
+
+export type BuildRequest = {
+  tagged: string;
+  dockerfile: string;
+  context: string;
+  buildArgs: string[];
+  labels: Record<string, string>;
+};
+
+export type Docker = {
+  run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+};
+
+export const docker: Docker = {
+  async run(args, input) {
+    const r = await exec.getExecOutput('docker', args, {
+      silent: true,
+      ignoreReturnCode: true,
+      ...(input !== undefined ? { input: Buffer.from(input) } : {}),
+    });
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  },
+};
+
+const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
+
+export async function hasBuildx(d: Docker): Promise<boolean> {
+  return (await d.run(['buildx', 'version'])).code === 0;
+}
+
+/** The OCI annotations every release image carries. */
+export function ociLabels(source: string | undefined, revision: string | undefined, created: Date): Record<string, string> {
+  return {
+    ...(source ? { 'org.opencontainers.image.source': source } : {}),
+    ...(revision ? { 'org.opencontainers.image.revision': revision } : {}),
+    'org.opencontainers.image.created': created.toISOString(),
+  };
+}
+
+export function buildArgs(req: BuildRequest, buildx: boolean): string[] {
+  return [
+    ...(buildx ? ['buildx', 'build', '--load'] : ['build']),
+    '--file', req.dockerfile,
+    '--tag', req.tagged,
+    ...Object.entries(req.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    ...req.buildArgs.flatMap((a) => ['--build-arg', a]),
+    req.context,
+  ];
+}
+
+export async function build(d: Docker, req: BuildRequest, log: (line: string) => void): Promise<void> {
+  const buildx = await hasBuildx(d);
+  log(`building ${req.tagged} from ${req.dockerfile} with ${buildx ? 'docker buildx' : 'docker build'}`);
+  const r = await d.run(buildArgs(req, buildx));
+  if (r.code !== 0) throw new Error(`docker build failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+}
+
+export async function login(d: Docker, registry: string, username: string, password: string): Promise<void> {
+  const r = await d.run(['login', registry, '--username', username, '--password-stdin'], password);
+  if (r.code !== 0) throw new Error(`docker login ${registry} failed: ${r.stderr.trim()}`);
+}
+
+/** Pushes, retrying transient registry errors a bounded number of times with growing pauses. */
+export async function push(d: Docker, tagged: string, log: (line: string) => void, attempts = 3, pauseMs = 2000): Promise<void> {
+  for (let i = 1; ; i++) {
+    const r = await d.run(['push', tagged]);
+    if (r.code === 0) return;
+    const why = (r.stderr || r.stdout).trim();
+    if (i >= attempts || !TRANSIENT.test(why)) throw new Error(`docker push ${tagged} failed: ${why}`);
+    log(`push attempt ${i} failed (${why.split('\n').pop()}); retrying`);
+    await new Promise((res) => setTimeout(res, pauseMs * i));
+  }
+}

@@ -1,0 +1,34 @@
+// The GitHub Action: inputs from the workflow, one run of the pipeline, outputs and exit code.
+import * as core from '@actions/core';
+import { InputError } from './errors.js';
+import { parseInputs } from './inputs.js';
+import { githubReporter } from './report/github.js';
+import { defaultManifests, failedOutputs, runCommand } from './run.js';
+
+async function main(): Promise<void> {
+  let inputs;
+  try {
+    inputs = parseInputs((name) => core.getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests() });
+  } catch (err) {
+    const message = err instanceof InputError ? err.message : String(err);
+    for (const [k, v] of Object.entries(failedOutputs(message))) core.setOutput(k, v);
+    core.setFailed(message);
+    return;
+  }
+  const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
+  const { outputs, ok, message } = await runCommand(
+    inputs,
+    {
+      cwd: process.env.GITHUB_WORKSPACE ?? process.cwd(),
+      sha: process.env.GITHUB_SHA,
+      runId: process.env.GITHUB_RUN_ID,
+      repositoryUrl: process.env.GITHUB_REPOSITORY ? `${server}/${process.env.GITHUB_REPOSITORY}` : undefined,
+      actor: process.env.GITHUB_ACTOR,
+    },
+    githubReporter,
+  );
+  for (const [k, v] of Object.entries(outputs)) core.setOutput(k, v);
+  if (!ok) core.setFailed(message ?? 'failed');
+}
+
+void main();

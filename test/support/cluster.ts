@@ -1,0 +1,57 @@
+// Access to the local cluster from tests: its environment (.cluster/env), kubectl and docker.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(fileURLToPath(import.meta.url), '../../../..');
+export const CLUSTER_DIR = process.env.MEDAUDIT_CLUSTER_DIR ?? path.join(REPO, '.cluster');
+
+/** The variables cluster:up wrote (KUBECONFIG, DOCKER_HOST, PATH with the matching kubectl, ...). */
+export function clusterEnv(): Record<string, string> {
+  const file = path.join(CLUSTER_DIR, 'env');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run npm run cluster:up first`);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^export (\w+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2].replace(/\$PATH/g, process.env.PATH ?? '').replace(/\\\$/g, '$');
+  }
+  return env;
+}
+
+export const REGISTRY = '127.0.0.1:5000';
+
+export function kubectl(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): string {
+  return execFileSync('kubectl', args, { env: { ...clusterEnv(), ...opts.env }, input: opts.input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** kubectl that may fail: exit code and both streams. */
+export function tryKubectl(args: string[], opts: { input?: string; env?: Record<string, string> } = {}) {
+  const r = spawnSync('kubectl', args, { env: { ...clusterEnv(), ...opts.env }, input: opts.input, encoding: 'utf8' });
+  return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function kubectlJson<T = any>(args: string[]): T {
+  return JSON.parse(kubectl([...args, '-o', 'json'])) as T;
+}
+
+export function docker(args: string[]): string {
+  return execFileSync('docker', args, { env: clusterEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Waits (on the API's own watch) for a condition with `kubectl wait`. */
+export function waitFor(resource: string, namespace: string, condition: string, timeout = '120s'): void {
+  kubectl(['wait', resource, '-n', namespace, `--for=${condition}`, `--timeout=${timeout}`]);
+}
+
+/** A fresh namespace name per test, so tests never see each other's objects. */
+export function uniqueNamespace(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+}
+
+/** A secrets manifest for k8s/ made from the committed example, with throwaway values. */
+export function secretsFromExample(namespace = 'medaudit'): string {
+  const example = readFileSync(path.join(REPO, 'k8s', 'secrets.yaml.example'), 'utf8');
+  return example.replace(/CHANGE_ME_[A-Z0-9_]*/g, (m) => `test-${m.slice(10).toLowerCase().replace(/_/g, '-')}`).replace(/namespace: medaudit\b/g, `namespace: ${namespace}`);
+}
