@@ -1,5 +1,6 @@
 // The GitHub Action: inputs from the workflow, one run of the pipeline, outputs and exit code.
 import * as core from '@actions/core';
+import { existsSync, readFileSync } from 'node:fs';
 import { InputError } from './errors.js';
 import { parseInputs } from './inputs.js';
 import { githubReporter } from './report/github.js';
@@ -24,11 +25,24 @@ async function main(): Promise<void> {
       runId: process.env.GITHUB_RUN_ID,
       repositoryUrl: process.env.GITHUB_REPOSITORY ? `${server}/${process.env.GITHUB_REPOSITORY}` : undefined,
       actor: process.env.GITHUB_ACTOR,
+      repository: process.env.GITHUB_REPOSITORY,
+      headSha: pullRequestHead(),
     },
     githubReporter,
   );
   for (const [k, v] of Object.entries(outputs)) core.setOutput(k, v);
   if (!ok) core.setFailed(message ?? 'failed');
+}
+
+/** On pull_request events GITHUB_SHA is the merge commit; the preview shows the PR's head. */
+function pullRequestHead(): string | undefined {
+  const path = process.env.GITHUB_EVENT_PATH;
+  if (!path || !existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')).pull_request?.head?.sha;
+  } catch {
+    return undefined;
+  }
 }
 
 void main();

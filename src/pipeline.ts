@@ -16,6 +16,7 @@ import { planPhases, workloadsOf, type Phase } from './manifests/plan.js';
 import { loadManifests, stripSource } from './manifests/render.js';
 import { annotateWorkloads, omitHpaScaledReplicas, setNamespace, substituteImage } from './manifests/substitute.js';
 import { manifestNamespace, validateObjects } from './manifests/validate.js';
+import { previewHost, previewLabels, previewNamespace, previewObjects, PREVIEW_TTL_SECONDS } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
 import { explain, describeStep, type RunResult, type WorkloadRow } from './report/summary.js';
 import { diagnose } from './rollout/diagnose.js';
@@ -27,6 +28,8 @@ import { targetId, watchRollout, type Outcome, type Target } from './rollout/wat
 export type RunContext = {
   cwd: string;
   sha?: string;
+  /** owner/name of the repository being released. */
+  repository?: string;
   runId?: string;
   repositoryUrl?: string;
   actor?: string;
@@ -48,12 +51,19 @@ async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<P
     if (!existsSync(path.resolve(ctx.cwd, inputs.context))) throw new InputError('context', `'${inputs.context}' does not exist`);
   }
   let objects = await loadManifests(kubectl, inputs.manifests, ctx.cwd);
-  if (inputs.namespace) objects = setNamespace(objects, inputs.namespace) as SourcedObject[];
+  if (inputs.preview !== undefined) {
+    // A preview lives in its PR's own namespace, under its own host, labelled with its expiry.
+    const host = previewHost(inputs.preview, inputs.previewDomain);
+    const labels = previewLabels(inputs.preview, new Date(Date.now() + PREVIEW_TTL_SECONDS * 1000), ctx.repository);
+    objects = previewObjects(objects, inputs.preview, host, labels) as SourcedObject[];
+  } else if (inputs.namespace) {
+    objects = setNamespace(objects, inputs.namespace) as SourcedObject[];
+  }
   validateObjects(objects);
   // The image must name a container before anything is built: substitute into a throwaway copy.
   const ref = parseImageReference(inputs.image);
   substituteImage(objects.map(stripSource) as KubeObject[], ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
-  const namespace = inputs.namespace ?? manifestNamespace(objects);
+  const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : (inputs.namespace ?? manifestNamespace(objects));
   if (!namespace) {
     throw new InputError('namespace', 'the manifests name no single namespace; set the namespace input');
   }

@@ -10,6 +10,9 @@ import { installKubectl } from './kube/install.js';
 import { secretLines, writeKubeconfig } from './kube/kubeconfig.js';
 import { Kubectl } from './kube/kubectl.js';
 import { deploy, revisionsJson, type RunContext } from './pipeline.js';
+import { GitHub } from './github/api.js';
+import { announce, conclude, destroy, janitor } from './preview/lifecycle.js';
+import { previewNamespace, type JanitorDecision } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
 import { summaryMarkdown, type RunResult } from './report/summary.js';
 
@@ -53,12 +56,24 @@ export const failedOutputs = (reason: string, tag = ''): Outputs => ({
   url: '',
 });
 
+async function destroyCommand(inputs: Inputs, kubectl: Kubectl, gh: GitHub | undefined, reporter: Reporter) {
+  const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
+  if (!namespace) throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
+  const existed = await destroy(kubectl, namespace, inputs.preview, gh, reporter);
+  await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
+  return { outputs: { ...failedOutputs(''), status: 'destroyed', 'failure-reason': '' }, ok: true };
+}
+
+function janitorSummary(decisions: JanitorDecision[]): string {
+  const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
+  return ['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n');
+}
+
 /** Runs one command; returns the outputs and whether the job should fail. */
-export async function runCommand(inputs: Inputs, ctx: RunContext, reporter: Reporter): Promise<{ outputs: Outputs; ok: boolean; message?: string }> {
+export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, reporter: Reporter): Promise<{ outputs: Outputs; ok: boolean; message?: string }> {
   if (inputs.registryPassword) reporter.setSecret(inputs.registryPassword);
   let kubeconfig: { path: string; remove: () => void } | undefined;
   try {
-    if (inputs.command !== 'deploy') throw new UserError(`input 'command': '${inputs.command}' needs the preview inputs, which this version does not support yet`);
     if (inputs.kubeconfig) {
       reporter.setSecret(inputs.kubeconfig);
       secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
@@ -66,7 +81,19 @@ export async function runCommand(inputs: Inputs, ctx: RunContext, reporter: Repo
     }
     const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
     const kubectl = new Kubectl(binary, kubeconfig?.path);
+    const gh = inputs.githubToken ? new GitHub(inputs.githubToken) : undefined;
+    if (inputs.githubToken) reporter.setSecret(inputs.githubToken);
+    if (inputs.command === 'destroy') return await destroyCommand(inputs, kubectl, gh, reporter);
+    if (inputs.command === 'janitor') {
+      const decisions = await janitor(kubectl, gh, reporter);
+      const deleted = decisions.filter((d) => d.delete).map((d) => d.namespace);
+      await reporter.summary(janitorSummary(decisions));
+      return { outputs: { ...failedOutputs(''), status: 'cleaned', 'failure-reason': '', revisions: JSON.stringify({ deleted }) }, ok: true };
+    }
+    const sha = ctx.headSha ?? ctx.sha ?? '';
+    const deploymentId = gh && inputs.preview !== undefined && !inputs.dryRun ? await announce(gh, inputs.preview, sha, reporter) : undefined;
     const result = await deploy(inputs, ctx, { kubectl, docker, reporter });
+    if (gh && deploymentId !== undefined) await conclude(gh, inputs.preview!, sha, deploymentId, result);
     await reporter.summary(summaryMarkdown(result));
     const ok = result.status === 'deployed' || result.status === 'dry-run';
     return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };

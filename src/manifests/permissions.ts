@@ -28,14 +28,23 @@ const RESOURCES: Record<string, string> = {
   RoleBinding: 'rolebindings.rbac.authorization.k8s.io',
   ClusterRole: 'clusterroles.rbac.authorization.k8s.io',
   ClusterRoleBinding: 'clusterrolebindings.rbac.authorization.k8s.io',
+  Endpoints: 'endpoints',
+  IngressClass: 'ingressclasses.networking.k8s.io',
 };
+
+/** English plural as the API's resource names use it (policy → policies, class → classes). */
+function plural(word: string): string {
+  if (/(s|x|z|ch|sh)$/.test(word)) return `${word}es`;
+  if (/[^aeiou]y$/.test(word)) return `${word.slice(0, -1)}ies`;
+  return `${word}s`;
+}
 
 /** The resource name `kubectl auth can-i` takes for a kind (group-qualified where it has a group). */
 export function resourceOf(o: Pick<KubeObject, 'kind' | 'apiVersion'>): string {
   const known = RESOURCES[o.kind];
   if (known) return known;
   const group = o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
-  return `${o.kind.toLowerCase()}s${group}`;
+  return `${plural(o.kind.toLowerCase())}${group}`;
 }
 
 /**

@@ -31,7 +31,9 @@ export type VerdictOptions = {
 export const DEFAULT_VERDICT_OPTIONS: Omit<VerdictOptions, 'now'> = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
 
 const REVISION = 'deployment.kubernetes.io/revision';
-const NOT_FOUND = /not found|manifest unknown|name unknown|repository does not exist|NotFound/i;
+// Docker Hub's "repository does not exist or may require authorization" is left out: it is also how
+// an auth failure reads, which gets the pull grace instead.
+const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
 const TRANSIENT_CONFIG = /failed to sync .* cache/i;
 
 const ago = (time: string | undefined, now: number) => (time ? (now - Date.parse(time)) / 1000 : 0);
@@ -43,14 +45,17 @@ function containerFailure(pod: KubeObject, cs: any, init: boolean, opts: Verdict
   const waiting = cs.state?.waiting;
   const last = cs.lastState?.terminated;
   const terminated = cs.state?.terminated;
-  const oom = [last, terminated].find((t) => t?.reason === 'OOMKilled');
+  // lastState stays until the next termination: an OOM kill the container has since recovered
+  // from (running again) is for the soak window's restart count, not a failure by itself.
+  const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
   if (oom) {
     return { ...base, reason: 'OOMKilled', message: `killed for exceeding its memory limit (${terminatedText(oom)})`, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
   }
   if (init && (terminated?.exitCode ?? 0) !== 0) {
     return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: false };
   }
-  if (init && last && last.exitCode !== 0) {
+  // A migration that failed once and then completed (the database was not up yet) is fine.
+  if (init && last && last.exitCode !== 0 && !terminated) {
     return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(last)}, ${waiting?.reason ?? 'restarting'}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: true };
   }
   switch (waiting?.reason) {
@@ -193,12 +198,18 @@ export function daemonSetVerdict(ds: KubeObject, pods: KubeObject[], opts: Verdi
   return { state: 'ready', message: `${want} pods available`, failures: [] };
 }
 
-/** Readiness that never came: what a deadline reports for pods that run but are not Ready. */
-export function unreadyAtDeadline(pods: KubeObject[]): PodFailure[] {
+/**
+ * What a deadline reports for the pods that are not Ready: any failure signal, its grace period
+ * over; otherwise a readiness probe that never passed.
+ */
+export function unreadyAtDeadline(pods: KubeObject[], now: number): PodFailure[] {
+  const strict: VerdictOptions = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
   return pods
     .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
-    .map((p) => {
+    .flatMap((p) => {
+      const signals = podFailures(p, strict);
+      if (signals.length) return signals;
       const cond = (p.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
-      return { pod: p.metadata.name, reason: 'NotReady', message: cond?.message ?? 'the pod never became Ready', hint: 'the readiness probe never passed: see the Unhealthy events below' };
+      return [{ pod: p.metadata.name, reason: 'NotReady', message: cond?.message ?? 'the pod never became Ready', hint: 'the readiness probe never passed: see the Unhealthy events below' }];
     });
 }

@@ -153,7 +153,7 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
           verdicts.set(targetId(t), v);
           continue;
         }
-        const unready = unreadyAtDeadline(podsOf(t, cache));
+        const unready = unreadyAtDeadline(podsOf(t, cache), now);
         const failures = unready.length
           ? unready
           : [{ pod: t.name, reason: 'Timeout', message: `still ${v.message} at the deadline`, hint: 'raise timeout, or look at why the controller makes no progress' }];

@@ -871,7 +871,7 @@ describe('preview overlay (k8s/overlays/preview)', () => {
       'PodDisruptionBudget/backend-pdb', 'PodDisruptionBudget/celery-worker-pdb',
       'Namespace/medaudit',
     ];
-    const expected = [...BASE_OBJECTS.filter((id) => !dropped.includes(id)), 'Namespace/medaudit-preview', 'ResourceQuota/preview-quota'].sort();
+    const expected = [...BASE_OBJECTS.filter((id) => !dropped.includes(id)), 'Namespace/medaudit-preview', 'ResourceQuota/preview-quota', 'Secret/medaudit-secrets'].sort();
     expect(ids(preview)).toEqual(expected);
   });
 
@@ -883,6 +883,16 @@ describe('preview overlay (k8s/overlays/preview)', () => {
     }
     // No reference to the production namespace survives (e.g. RoleBinding subjects).
     expect(namespaceFields(preview).filter((ns) => ns !== 'medaudit-preview')).toEqual([]);
+  });
+
+  test('its own preview-only secrets, with every key the example lists and no placeholder', () => {
+    const secret = find(preview, 'Secret', 'medaudit-secrets');
+    const example = readYaml(path.join(K8S, 'secrets.yaml.example')).find((d: Manifest) => d.kind === 'Secret');
+    const keys = Object.keys(secret.data ?? {}).sort();
+    expect(keys).toEqual(Object.keys(example.stringData).sort());
+    const decoded = Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    for (const v of Object.values(decoded)) expect(v).toMatch(/preview-only/);
+    expect(decoded.DATABASE_URL).toBe(`postgresql+asyncpg://medaudit:${decoded.POSTGRES_PASSWORD}@postgres-service:5432/medaudit_db`);
   });
 
   test('one replica each of backend and celery-worker', () => {

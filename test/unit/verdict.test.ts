@@ -80,7 +80,7 @@ describe('a Deployment captured from the cluster', () => {
     expect(newReplicaSet(f.deployment, f.replicaSets)?.metadata.name).toBe(currentRs(f).metadata.name);
     expect(newDeploymentPods(f.deployment, f.replicaSets, f.pods).map((p) => p.metadata.name).sort()).toEqual(f.pods.map((p) => p.metadata.name).sort());
     expect(f.pods.every(isPodReady)).toBe(true);
-    expect(unreadyAtDeadline(f.pods)).toEqual([]);
+    expect(unreadyAtDeadline(f.pods, Date.parse(f.capturedAt))).toEqual([]);
   });
 
   test('rolling-in-progress: progressing while not every replica is updated', () => {
@@ -327,10 +327,10 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     expect(verdictOf(f, at(f.capturedAt, 3600)).failures).toEqual([]);
 
     const newPods = newDeploymentPods(f.deployment, f.replicaSets, f.pods);
-    expect(unreadyAtDeadline(newPods)).toEqual([
+    expect(unreadyAtDeadline(newPods, Date.parse(f.capturedAt))).toEqual([
       { pod: fresh[0].metadata.name, reason: 'NotReady', message: 'containers with unready status: [backend]', hint: expect.stringContaining('readiness probe') },
     ]);
-    expect(unreadyAtDeadline(f.pods).map((x) => x.pod)).toEqual([fresh[0].metadata.name]);
+    expect(unreadyAtDeadline(f.pods, Date.parse(f.capturedAt)).map((x) => x.pod)).toEqual([fresh[0].metadata.name]);
   });
 
   test('the default grace periods are the ones these tests use', () => {
@@ -371,5 +371,35 @@ describe('a StatefulSet captured from the cluster', () => {
     const f = statefulSetFixture('statefulset-crashloop');
     f.statefulSet.metadata.generation = (f.statefulSet.metadata.generation as number) + 1;
     expect(statefulSetVerdict(f.statefulSet, f.pods, optionsOf(f))).toEqual({ state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] });
+  });
+});
+
+describe('signals that are over by the time they are read', () => {
+  test('a container OOM-killed once and running again is not a failure by itself', () => {
+    const f = deploymentFixture('oomkilled');
+    const pod = structuredClone(waitingPod(f, 'CrashLoopBackOff'));
+    const cs = statuses(pod)[0];
+    expect(cs.lastState.terminated.reason).toBe('OOMKilled');
+    expect(podFailures(pod, optionsOf(f)).map((x) => x.reason)).toEqual(['OOMKilled']);
+    cs.state = { running: { startedAt: f.capturedAt } };
+    cs.ready = true;
+    expect(podFailures(pod, optionsOf(f))).toEqual([]);
+  });
+
+  test('a migration that failed once and then completed is not a failure', () => {
+    const f = deploymentFixture('migration-failed');
+    const pod = structuredClone(waitingPod(f, 'CrashLoopBackOff', true));
+    expect(podFailures(pod, optionsOf(f)).map((x) => x.reason)).toEqual(['InitContainerFailed']);
+    const init = statuses(pod, true)[0];
+    init.state = { terminated: { exitCode: 0, reason: 'Completed', startedAt: f.capturedAt, finishedAt: f.capturedAt } };
+    expect(podFailures(pod, optionsOf(f))).toEqual([]);
+  });
+
+  test('at the deadline a pod names its own signal, graces over, not the readiness probe', () => {
+    const f = deploymentFixture('unschedulable');
+    const newPods = newDeploymentPods(f.deployment, f.replicaSets, f.pods);
+    // Inside the grace period the verdict waits; at the deadline the pod says why.
+    expect(verdictOf(f).failures).toEqual([]);
+    expect(unreadyAtDeadline(newPods, Date.parse(f.capturedAt)).map((x) => x.reason)).toEqual(newPods.map(() => 'Unschedulable'));
   });
 });
