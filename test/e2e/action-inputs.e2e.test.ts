@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { kubectl, kubectlJson, REGISTRY, REPO, secretsFromExample, uniqueNamespace } from '../support/cluster.js';
+import { kubectl, kubectlJson, REGISTRY, REPO, createAppNamespace, uniqueNamespace } from '../support/cluster.js';
 import { runAction, sampleWorkspace } from '../support/action.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
@@ -27,8 +27,7 @@ async function registryTags(): Promise<string[]> {
 
 beforeAll(() => {
   ws = sampleWorkspace();
-  kubectl(['create', 'namespace', ns]);
-  kubectl(['apply', '-f', '-'], { input: secretsFromExample(ns) });
+  createAppNamespace(ns);
   kubectl(['create', 'configmap', 'medaudit-config', '-n', ns, '--from-literal=LOG_LEVEL=INFO']);
 });
 

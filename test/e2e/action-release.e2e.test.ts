@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { kubectl, kubectlJson, REGISTRY, REPO, secretsFromExample, uniqueNamespace } from '../support/cluster.js';
+import { kubectl, kubectlJson, REGISTRY, REPO, createAppNamespace, uniqueNamespace } from '../support/cluster.js';
 import { runAction, sampleWorkspace, type ActionRun } from '../support/action.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
@@ -67,9 +67,7 @@ function expectRolledBack(run: ActionRun, before: ReturnType<typeof backend>, re
 
 beforeAll(() => {
   ws = sampleWorkspace();
-  kubectl(['create', 'namespace', ns]);
-  // As the README's quick start: the secrets exist before the first deploy.
-  kubectl(['apply', '-f', '-'], { input: secretsFromExample(ns) });
+  createAppNamespace(ns);
 });
 
 afterAll(() => {

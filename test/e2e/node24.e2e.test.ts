@@ -2,7 +2,7 @@
 // crashing release rolled back.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { kubectl, kubectlJson, REGISTRY, secretsFromExample, uniqueNamespace } from '../support/cluster.js';
+import { kubectl, kubectlJson, REGISTRY, createAppNamespace, uniqueNamespace } from '../support/cluster.js';
 import { NODE24, runAction, sampleWorkspace } from '../support/action.js';
 
 const ns = uniqueNamespace('medaudit-node24');
@@ -12,8 +12,7 @@ const run = (inputs: Record<string, string>) =>
 
 beforeAll(() => {
   ws = sampleWorkspace();
-  kubectl(['create', 'namespace', ns]);
-  kubectl(['apply', '-f', '-'], { input: secretsFromExample(ns) });
+  createAppNamespace(ns);
 });
 afterAll(() => {
   kubectl(['delete', 'namespace', ns, '--wait=false']);

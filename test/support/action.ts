@@ -39,7 +39,10 @@ export function sampleWorkspace(): string {
   return dir;
 }
 
-export function runAction(inputs: Record<string, string>, opts: { cwd: string; env?: Record<string, string>; node?: string }): Promise<ActionRun> {
+export function runAction(
+  inputs: Record<string, string>,
+  opts: { cwd: string; env?: Record<string, string>; node?: string; onOutput?: (chunk: string) => void },
+): Promise<ActionRun> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'medaudit-run-'));
   const outputFile = path.join(tmp, 'output');
   const summaryFile = path.join(tmp, 'summary');
@@ -61,8 +64,12 @@ export function runAction(inputs: Record<string, string>, opts: { cwd: string; e
   return new Promise((resolve) => {
     const child = spawn(opts.node ?? NODE, [path.join(REPO, 'dist', 'index.js')], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
-    child.stdout.on('data', (c) => (log += c));
-    child.stderr.on('data', (c) => (log += c));
+    const take = (c: Buffer) => {
+      log += c;
+      opts.onOutput?.(c.toString());
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     child.on('close', (code) =>
       resolve({
         code: code ?? 1,

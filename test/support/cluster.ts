@@ -55,3 +55,9 @@ export function secretsFromExample(namespace = 'medaudit'): string {
   const example = readFileSync(path.join(REPO, 'k8s', 'secrets.yaml.example'), 'utf8');
   return example.replace(/CHANGE_ME_[A-Z0-9_]*/g, (m) => `test-${m.slice(10).toLowerCase().replace(/_/g, '-')}`).replace(/namespace: medaudit\b/g, `namespace: ${namespace}`);
 }
+
+/** A namespace ready for a first deploy of k8s/: created, with the app's Secret applied first. */
+export function createAppNamespace(namespace: string): void {
+  kubectl(['create', 'namespace', namespace]);
+  kubectl(['apply', '-f', '-'], { input: secretsFromExample(namespace) });
+}

@@ -37,7 +37,7 @@ if [[ ${#files[@]} -eq 0 ]]; then
   exit 2
 fi
 
-args=(-color=never)
+args=(-no-color)
 if ! command -v shellcheck >/dev/null 2>&1; then
   echo "actionlint.sh: shellcheck not found, skipping shell script checks" >&2
   args+=(-shellcheck=)
