@@ -6,11 +6,13 @@ export default {
       displayName: 'unit',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/lib/test/unit/**/*.test.js'],
+      roots: ['<rootDir>/lib/test/unit'],
     },
     {
       displayName: 'e2e',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/lib/test/e2e/**/*.test.js'],
+      roots: ['<rootDir>/lib/test/e2e'],
     },
   ],
   testTimeout: 300000,

@@ -43722,7 +43722,8 @@ function actionRoot(from = external_node_path_default().dirname((0,external_node
     }
     return dir;
 }
-const defaultManifests = () => external_node_path_default().join(actionRoot(), 'k8s');
+/** The manifests shipped with the action: k8s/, or its preview overlay for a preview. */
+const defaultManifests = (preview = false) => external_node_path_default().join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
 function outputsOf(r) {
     return {
         image: r.image ?? '',
@@ -43812,7 +43813,7 @@ async function runCommand(inputs, ctx, reporter) {
 async function main() {
     let inputs;
     try {
-        inputs = parseInputs((name) => getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests() });
+        inputs = parseInputs((name) => getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(getInput('preview') !== '') });
     }
     catch (err) {
         const message = err instanceof InputError ? err.message : String(err);

@@ -29,12 +29,15 @@ const FLAGS = [
   ['rollback', 'true|false (default true)'],
   ['dry-run', 'validate, server-side dry run and diff only'],
   ['field-manager', 'default medaudit-deploy'],
+  ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
+  ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
+  ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
 ] as const;
 const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run']);
 
 export function usage(): string {
   return [
-    'usage: medaudit-deploy deploy --image REPOSITORY [--flag value]...',
+    'usage: medaudit-deploy [deploy|destroy|janitor] --image REPOSITORY [--flag value]...',
     '',
     ...FLAGS.map(([f, d]) => `  --${f.padEnd(22)} ${d}`),
     '',
@@ -77,7 +80,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { command, values } = parseArgs(argv);
     if (!values['registry-password'] && process.env.MEDAUDIT_REGISTRY_PASSWORD) values['registry-password'] = process.env.MEDAUDIT_REGISTRY_PASSWORD;
-    const inputs = parseInputs((name) => (name === 'command' ? command : values[name] ?? ''), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests() });
+    if (!values['github-token'] && process.env.GITHUB_TOKEN) values['github-token'] = process.env.GITHUB_TOKEN;
+    const inputs = parseInputs((name) => (name === 'command' ? command : values[name] ?? ''), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(!!values.preview) });
     const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA }, reporter);
     for (const [k, v] of Object.entries(outputs)) console.log(`${k}=${v}`);
     return ok ? 0 : 1;

@@ -9,7 +9,7 @@ import { defaultManifests, failedOutputs, runCommand } from './run.js';
 async function main(): Promise<void> {
   let inputs;
   try {
-    inputs = parseInputs((name) => core.getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests() });
+    inputs = parseInputs((name) => core.getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(core.getInput('preview') !== '') });
   } catch (err) {
     const message = err instanceof InputError ? err.message : String(err);
     for (const [k, v] of Object.entries(failedOutputs(message))) core.setOutput(k, v);

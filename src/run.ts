@@ -28,7 +28,8 @@ export function actionRoot(from = path.dirname(fileURLToPath(import.meta.url))):
   return dir;
 }
 
-export const defaultManifests = () => path.join(actionRoot(), 'k8s');
+/** The manifests shipped with the action: k8s/, or its preview overlay for a preview. */
+export const defaultManifests = (preview = false) => path.join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
 
 export type Outputs = Record<'image' | 'digest' | 'tag' | 'status' | 'rolled-back' | 'failure-reason' | 'revisions' | 'url', string>;
 

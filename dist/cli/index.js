@@ -43729,7 +43729,8 @@ function actionRoot(from = external_node_path_default().dirname((0,external_node
     }
     return dir;
 }
-const defaultManifests = () => external_node_path_default().join(actionRoot(), 'k8s');
+/** The manifests shipped with the action: k8s/, or its preview overlay for a preview. */
+const defaultManifests = (preview = false) => external_node_path_default().join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
 function outputsOf(r) {
     return {
         image: r.image ?? '',
@@ -43838,11 +43839,14 @@ const FLAGS = [
     ['rollback', 'true|false (default true)'],
     ['dry-run', 'validate, server-side dry run and diff only'],
     ['field-manager', 'default medaudit-deploy'],
+    ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
+    ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
+    ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
 ];
 const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run']);
 function usage() {
     return [
-        'usage: medaudit-deploy deploy --image REPOSITORY [--flag value]...',
+        'usage: medaudit-deploy [deploy|destroy|janitor] --image REPOSITORY [--flag value]...',
         '',
         ...FLAGS.map(([f, d]) => `  --${f.padEnd(22)} ${d}`),
         '',
@@ -43890,7 +43894,9 @@ async function main(argv) {
         const { command, values } = parseArgs(argv);
         if (!values['registry-password'] && process.env.MEDAUDIT_REGISTRY_PASSWORD)
             values['registry-password'] = process.env.MEDAUDIT_REGISTRY_PASSWORD;
-        const inputs = parseInputs((name) => (name === 'command' ? command : values[name] ?? ''), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests() });
+        if (!values['github-token'] && process.env.GITHUB_TOKEN)
+            values['github-token'] = process.env.GITHUB_TOKEN;
+        const inputs = parseInputs((name) => (name === 'command' ? command : values[name] ?? ''), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(!!values.preview) });
         const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA }, reporter);
         for (const [k, v] of Object.entries(outputs))
             console.log(`${k}=${v}`);

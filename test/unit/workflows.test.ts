@@ -396,7 +396,7 @@ describe('preview.yml', () => {
   const j = preview.jobs;
   const selfStep = (job: Doc) => steps(job).find((s) => isSelf(s.uses)) as Step;
 
-  test('deploy-preview: same-repository, open, labelled PRs; PR head; this checkout', () => {
+  test('deploy-preview: same-repository, open, labelled PRs; PR head; the action release tag', () => {
     const job = j['deploy-preview'];
     expect(job.if).toContain("github.event_name == 'pull_request'");
     expect(job.if).toContain("github.event.action != 'closed'");
@@ -408,12 +408,14 @@ describe('preview.yml', () => {
     expect(checkout?.with?.ref).toBe('${{ github.event.pull_request.head.sha }}');
     expect(checkout?.with?.['persist-credentials']).toBe(false);
     const step = selfStep(job);
-    expect(step.uses).toBe('./');
+    // This workflow is copied into the backend repository: the action is this one's release tag,
+    // whose shipped preview overlay is the default manifests in preview mode.
+    expect(step.uses).toBe('org/medaudit-deploy@v1');
+    expect(step.with?.manifests).toBeUndefined();
     expect(step.with).toMatchObject({
       command: 'deploy',
       preview: '${{ github.event.pull_request.number }}',
       'preview-domain': '${{ vars.PREVIEW_DOMAIN }}',
-      manifests: 'k8s/overlays/preview',
       kubeconfig: '${{ secrets.PREVIEW_KUBECONFIG }}',
       'github-token': '${{ secrets.GITHUB_TOKEN }}',
       'registry-username': '${{ github.actor }}',
