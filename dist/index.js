@@ -37804,13 +37804,13 @@ async function lastLogs(kubectl, namespace, f) {
     if (!f.container)
         return [];
     const args = ['logs', f.pod, '-n', namespace, '-c', f.container, `--tail=${LOG_LINES}`];
-    let res = await kubectl.run(f.previousLogs ? [...args, '--previous'] : args, { allowFailure: true });
-    // The previous instance may not exist yet (first crash still being reported): take the current one.
-    if (res.code !== 0 && f.previousLogs)
-        res = await kubectl.run(args, { allowFailure: true });
-    if (res.code !== 0)
-        return [];
-    return res.stdout.split('\n').filter((l) => l.trim() !== '');
+    const read = async (previous) => {
+        const res = await kubectl.run(previous ? [...args, '--previous'] : args, { allowFailure: true });
+        return res.code === 0 ? res.stdout.split('\n').filter((l) => l.trim() !== '') : [];
+    };
+    // Around a restart the failed instance moves from current to previous: look at the other one too.
+    const preferred = await read(!!f.previousLogs);
+    return preferred.length ? preferred : read(!f.previousLogs);
 }
 async function warnings(kubectl, namespace, pod) {
     const res = await kubectl.run(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${pod},type=Warning`, '-o', 'json'], { allowFailure: true });
@@ -38136,12 +38136,14 @@ function judge(t, cache, now) {
         return statefulSetVerdict(obj, pods, opts);
     return daemonSetVerdict(obj, pods, opts);
 }
-/** Restart counts and readiness of the new pods: a soak fails when either gets worse. */
+/** Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. */
 function health(t, cache) {
     const out = new Map();
     for (const p of podsOf(t, cache)) {
-        const restarts = [...(p.status?.containerStatuses ?? [])].reduce((n, c) => n + (c.restartCount ?? 0), 0);
-        out.set(p.metadata.name, { restarts, ready: isPodReady(p) });
+        const statuses = p.status?.containerStatuses ?? [];
+        const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+        const exited = statuses.some((c) => !c.state?.running);
+        out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
     }
     return out;
 }
@@ -38151,8 +38153,11 @@ function soakFailures(t, before, cache) {
         const was = before.get(pod);
         if (!was)
             continue;
-        if (now.restarts > was.restarts)
-            out.push({ pod, reason: 'RestartedWhileSoaking', message: `restarted ${now.restarts - was.restarts} time(s) after it was Ready`, hint: 'the release crashes some time after start: read the previous log below', previousLogs: true });
+        // A crash shows first as lost readiness with the container gone, then as a restart.
+        if (now.restarts > was.restarts || (now.exited && !was.exited)) {
+            const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
+            out.push({ pod, reason: 'RestartedWhileSoaking', message, hint: 'the release crashes some time after start: read the log below', previousLogs: now.restarts > was.restarts });
+        }
         else if (was.ready && !now.ready)
             out.push({ pod, reason: 'ReadinessLostWhileSoaking', message: 'was Ready, then failed its readiness probe', hint: 'the release degrades after start: see the Unhealthy events below' });
     }
@@ -43736,32 +43741,58 @@ function outputsOf(r) {
         url: r.url ?? '',
     };
 }
-const failedOutputs = (reason, tag = '') => ({
+/** Outputs of a run that deployed nothing: a failure before any change, or destroy / janitor. */
+const plainOutputs = (status, failureReason = '', tag = '') => ({
     image: '',
     digest: '',
     tag,
-    status: 'failed',
+    status,
     'rolled-back': 'false',
-    'failure-reason': reason,
+    'failure-reason': failureReason,
     revisions: '{}',
     url: '',
 });
-async function destroyCommand(inputs, kubectl, gh, reporter) {
+const failedOutputs = (reason, tag = '') => plainOutputs('failed', reason, tag);
+async function destroyCommand(inputs, { kubectl, gh, reporter }) {
     const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
     if (!namespace)
         throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
     const existed = await destroy(kubectl, namespace, inputs.preview, gh, reporter);
     await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
-    return { outputs: { ...failedOutputs(''), status: 'destroyed', 'failure-reason': '' }, ok: true };
+    return { outputs: plainOutputs('destroyed'), ok: true };
 }
-function janitorSummary(decisions) {
+async function janitorCommand({ kubectl, gh, reporter }) {
+    const decisions = await janitor(kubectl, gh, reporter);
     const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
-    return ['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n');
+    await reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n'));
+    return { outputs: plainOutputs('cleaned'), ok: true };
+}
+/** A deploy; for a preview, announced on the PR before and concluded after, whatever happens. */
+async function deployCommand(inputs, ctx, { kubectl, gh, reporter }) {
+    const sha = ctx.headSha ?? ctx.sha ?? '';
+    const pr = inputs.preview;
+    const deploymentId = gh && pr !== undefined && !inputs.dryRun ? await announce(gh, pr, sha, reporter) : undefined;
+    let result;
+    try {
+        result = await deploy(inputs, ctx, { kubectl, docker: docker, reporter });
+    }
+    catch (err) {
+        if (gh && deploymentId !== undefined) {
+            await conclude(gh, pr, sha, deploymentId, { status: 'failed', rolledBack: false, failureReason: err.message, rows: [], diagnoses: [], rollback: [] });
+        }
+        throw err;
+    }
+    if (gh && deploymentId !== undefined)
+        await conclude(gh, pr, sha, deploymentId, result);
+    await reporter.summary(summaryMarkdown(result));
+    const ok = result.status === 'deployed' || result.status === 'dry-run';
+    return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
 }
 /** Runs one command; returns the outputs and whether the job should fail. */
 async function runCommand(inputs, ctx, reporter) {
-    if (inputs.registryPassword)
-        reporter.setSecret(inputs.registryPassword);
+    for (const secret of [inputs.registryPassword, inputs.githubToken])
+        if (secret)
+            reporter.setSecret(secret);
     let kubeconfig;
     try {
         if (inputs.kubeconfig) {
@@ -43770,29 +43801,15 @@ async function runCommand(inputs, ctx, reporter) {
             kubeconfig = writeKubeconfig(inputs.kubeconfig);
         }
         const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
-        const kubectl = new Kubectl(binary, kubeconfig?.path);
-        const gh = inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined;
-        if (inputs.githubToken)
-            reporter.setSecret(inputs.githubToken);
+        const edges = { kubectl: new Kubectl(binary, kubeconfig?.path), gh: inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined, reporter };
         if (inputs.command === 'destroy')
-            return await destroyCommand(inputs, kubectl, gh, reporter);
-        if (inputs.command === 'janitor') {
-            const decisions = await janitor(kubectl, gh, reporter);
-            const deleted = decisions.filter((d) => d.delete).map((d) => d.namespace);
-            await reporter.summary(janitorSummary(decisions));
-            return { outputs: { ...failedOutputs(''), status: 'cleaned', 'failure-reason': '', revisions: JSON.stringify({ deleted }) }, ok: true };
-        }
-        const sha = ctx.headSha ?? ctx.sha ?? '';
-        const deploymentId = gh && inputs.preview !== undefined && !inputs.dryRun ? await announce(gh, inputs.preview, sha, reporter) : undefined;
-        const result = await deploy(inputs, ctx, { kubectl, docker: docker, reporter });
-        if (gh && deploymentId !== undefined)
-            await conclude(gh, inputs.preview, sha, deploymentId, result);
-        await reporter.summary(summaryMarkdown(result));
-        const ok = result.status === 'deployed' || result.status === 'dry-run';
-        return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
+            return await destroyCommand(inputs, edges);
+        if (inputs.command === 'janitor')
+            return await janitorCommand(edges);
+        return await deployCommand(inputs, ctx, edges);
     }
     catch (err) {
-        const message = err instanceof UserError ? err.message : `${err.message}`;
+        const message = err.message;
         reporter.error(message, 'medaudit-deploy');
         await reporter.summary(`## ❌ Failed\n\n${message}\n`);
         return { outputs: failedOutputs(message, inputs.tag), ok: false, message };

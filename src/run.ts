@@ -7,12 +7,12 @@ import { UserError } from './errors.js';
 import { docker } from './image/build.js';
 import type { Inputs } from './inputs.js';
 import { installKubectl } from './kube/install.js';
-import { secretLines, writeKubeconfig } from './kube/kubeconfig.js';
+import { secretLines, writeKubeconfig, type KubeconfigFile } from './kube/kubeconfig.js';
 import { Kubectl } from './kube/kubectl.js';
 import { deploy, revisionsJson, type RunContext } from './pipeline.js';
 import { GitHub } from './github/api.js';
 import { announce, conclude, destroy, janitor } from './preview/lifecycle.js';
-import { previewNamespace, type JanitorDecision } from './preview/names.js';
+import { previewNamespace } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
 import { summaryMarkdown, type RunResult } from './report/summary.js';
 
@@ -46,34 +46,62 @@ export function outputsOf(r: RunResult): Outputs {
   };
 }
 
-export const failedOutputs = (reason: string, tag = ''): Outputs => ({
+/** Outputs of a run that deployed nothing: a failure before any change, or destroy / janitor. */
+export const plainOutputs = (status: string, failureReason = '', tag = ''): Outputs => ({
   image: '',
   digest: '',
   tag,
-  status: 'failed',
+  status,
   'rolled-back': 'false',
-  'failure-reason': reason,
+  'failure-reason': failureReason,
   revisions: '{}',
   url: '',
 });
 
-async function destroyCommand(inputs: Inputs, kubectl: Kubectl, gh: GitHub | undefined, reporter: Reporter) {
+export const failedOutputs = (reason: string, tag = ''): Outputs => plainOutputs('failed', reason, tag);
+
+type CommandResult = { outputs: Outputs; ok: boolean; message?: string };
+type Edges = { kubectl: Kubectl; gh?: GitHub; reporter: Reporter };
+
+async function destroyCommand(inputs: Inputs, { kubectl, gh, reporter }: Edges): Promise<CommandResult> {
   const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
   if (!namespace) throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
   const existed = await destroy(kubectl, namespace, inputs.preview, gh, reporter);
   await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
-  return { outputs: { ...failedOutputs(''), status: 'destroyed', 'failure-reason': '' }, ok: true };
+  return { outputs: plainOutputs('destroyed'), ok: true };
 }
 
-function janitorSummary(decisions: JanitorDecision[]): string {
+async function janitorCommand({ kubectl, gh, reporter }: Edges): Promise<CommandResult> {
+  const decisions = await janitor(kubectl, gh, reporter);
   const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
-  return ['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n');
+  await reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n'));
+  return { outputs: plainOutputs('cleaned'), ok: true };
+}
+
+/** A deploy; for a preview, announced on the PR before and concluded after, whatever happens. */
+async function deployCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, { kubectl, gh, reporter }: Edges): Promise<CommandResult> {
+  const sha = ctx.headSha ?? ctx.sha ?? '';
+  const pr = inputs.preview;
+  const deploymentId = gh && pr !== undefined && !inputs.dryRun ? await announce(gh, pr, sha, reporter) : undefined;
+  let result: RunResult;
+  try {
+    result = await deploy(inputs, ctx, { kubectl, docker, reporter });
+  } catch (err) {
+    if (gh && deploymentId !== undefined) {
+      await conclude(gh, pr!, sha, deploymentId, { status: 'failed', rolledBack: false, failureReason: (err as Error).message, rows: [], diagnoses: [], rollback: [] });
+    }
+    throw err;
+  }
+  if (gh && deploymentId !== undefined) await conclude(gh, pr!, sha, deploymentId, result);
+  await reporter.summary(summaryMarkdown(result));
+  const ok = result.status === 'deployed' || result.status === 'dry-run';
+  return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
 }
 
 /** Runs one command; returns the outputs and whether the job should fail. */
-export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, reporter: Reporter): Promise<{ outputs: Outputs; ok: boolean; message?: string }> {
-  if (inputs.registryPassword) reporter.setSecret(inputs.registryPassword);
-  let kubeconfig: { path: string; remove: () => void } | undefined;
+export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, reporter: Reporter): Promise<CommandResult> {
+  for (const secret of [inputs.registryPassword, inputs.githubToken]) if (secret) reporter.setSecret(secret);
+  let kubeconfig: KubeconfigFile | undefined;
   try {
     if (inputs.kubeconfig) {
       reporter.setSecret(inputs.kubeconfig);
@@ -81,25 +109,12 @@ export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: s
       kubeconfig = writeKubeconfig(inputs.kubeconfig);
     }
     const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
-    const kubectl = new Kubectl(binary, kubeconfig?.path);
-    const gh = inputs.githubToken ? new GitHub(inputs.githubToken) : undefined;
-    if (inputs.githubToken) reporter.setSecret(inputs.githubToken);
-    if (inputs.command === 'destroy') return await destroyCommand(inputs, kubectl, gh, reporter);
-    if (inputs.command === 'janitor') {
-      const decisions = await janitor(kubectl, gh, reporter);
-      const deleted = decisions.filter((d) => d.delete).map((d) => d.namespace);
-      await reporter.summary(janitorSummary(decisions));
-      return { outputs: { ...failedOutputs(''), status: 'cleaned', 'failure-reason': '', revisions: JSON.stringify({ deleted }) }, ok: true };
-    }
-    const sha = ctx.headSha ?? ctx.sha ?? '';
-    const deploymentId = gh && inputs.preview !== undefined && !inputs.dryRun ? await announce(gh, inputs.preview, sha, reporter) : undefined;
-    const result = await deploy(inputs, ctx, { kubectl, docker, reporter });
-    if (gh && deploymentId !== undefined) await conclude(gh, inputs.preview!, sha, deploymentId, result);
-    await reporter.summary(summaryMarkdown(result));
-    const ok = result.status === 'deployed' || result.status === 'dry-run';
-    return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
+    const edges: Edges = { kubectl: new Kubectl(binary, kubeconfig?.path), gh: inputs.githubToken ? new GitHub(inputs.githubToken) : undefined, reporter };
+    if (inputs.command === 'destroy') return await destroyCommand(inputs, edges);
+    if (inputs.command === 'janitor') return await janitorCommand(edges);
+    return await deployCommand(inputs, ctx, edges);
   } catch (err) {
-    const message = err instanceof UserError ? err.message : `${(err as Error).message}`;
+    const message = (err as Error).message;
     reporter.error(message, 'medaudit-deploy');
     await reporter.summary(`## ❌ Failed\n\n${message}\n`);
     return { outputs: failedOutputs(message, inputs.tag), ok: false, message };

@@ -11,11 +11,13 @@ const EVENT_COUNT = 5;
 async function lastLogs(kubectl: Kubectl, namespace: string, f: PodFailure): Promise<string[]> {
   if (!f.container) return [];
   const args = ['logs', f.pod, '-n', namespace, '-c', f.container, `--tail=${LOG_LINES}`];
-  let res = await kubectl.run(f.previousLogs ? [...args, '--previous'] : args, { allowFailure: true });
-  // The previous instance may not exist yet (first crash still being reported): take the current one.
-  if (res.code !== 0 && f.previousLogs) res = await kubectl.run(args, { allowFailure: true });
-  if (res.code !== 0) return [];
-  return res.stdout.split('\n').filter((l) => l.trim() !== '');
+  const read = async (previous: boolean) => {
+    const res = await kubectl.run(previous ? [...args, '--previous'] : args, { allowFailure: true });
+    return res.code === 0 ? res.stdout.split('\n').filter((l) => l.trim() !== '') : [];
+  };
+  // Around a restart the failed instance moves from current to previous: look at the other one too.
+  const preferred = await read(!!f.previousLogs);
+  return preferred.length ? preferred : read(!f.previousLogs);
 }
 
 async function warnings(kubectl: Kubectl, namespace: string, pod: string): Promise<string[]> {

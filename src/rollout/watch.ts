@@ -59,22 +59,30 @@ export function judge(t: Target, cache: Cache, now: number): Verdict {
   return daemonSetVerdict(obj, pods, opts);
 }
 
-/** Restart counts and readiness of the new pods: a soak fails when either gets worse. */
-function health(t: Target, cache: Cache): Map<string, { restarts: number; ready: boolean }> {
-  const out = new Map<string, { restarts: number; ready: boolean }>();
+type PodHealth = { restarts: number; ready: boolean; exited: boolean };
+
+/** Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. */
+function health(t: Target, cache: Cache): Map<string, PodHealth> {
+  const out = new Map<string, PodHealth>();
   for (const p of podsOf(t, cache)) {
-    const restarts = [...(p.status?.containerStatuses ?? [])].reduce((n: number, c: any) => n + (c.restartCount ?? 0), 0);
-    out.set(p.metadata.name, { restarts, ready: isPodReady(p) });
+    const statuses: any[] = p.status?.containerStatuses ?? [];
+    const restarts = statuses.reduce((n: number, c: any) => n + (c.restartCount ?? 0), 0);
+    const exited = statuses.some((c) => !c.state?.running);
+    out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
   }
   return out;
 }
 
-function soakFailures(t: Target, before: Map<string, { restarts: number; ready: boolean }>, cache: Cache): PodFailure[] {
+function soakFailures(t: Target, before: Map<string, PodHealth>, cache: Cache): PodFailure[] {
   const out: PodFailure[] = [];
   for (const [pod, now] of health(t, cache)) {
     const was = before.get(pod);
     if (!was) continue;
-    if (now.restarts > was.restarts) out.push({ pod, reason: 'RestartedWhileSoaking', message: `restarted ${now.restarts - was.restarts} time(s) after it was Ready`, hint: 'the release crashes some time after start: read the previous log below', previousLogs: true });
+    // A crash shows first as lost readiness with the container gone, then as a restart.
+    if (now.restarts > was.restarts || (now.exited && !was.exited)) {
+      const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
+      out.push({ pod, reason: 'RestartedWhileSoaking', message, hint: 'the release crashes some time after start: read the log below', previousLogs: now.restarts > was.restarts });
+    }
     else if (was.ready && !now.ready) out.push({ pod, reason: 'ReadinessLostWhileSoaking', message: 'was Ready, then failed its readiness probe', hint: 'the release degrades after start: see the Unhealthy events below' });
   }
   return out;
@@ -88,7 +96,7 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
   const streams: { stop: () => void }[] = [];
   let finished = false;
   let soakStart: number | undefined;
-  let soakBaseline: Map<string, Map<string, { restarts: number; ready: boolean }>> | undefined;
+  let soakBaseline: Map<string, Map<string, PodHealth>> | undefined;
 
   return new Promise<Outcome>((resolve) => {
     const finish = (ok: boolean, verdicts: Map<string, Verdict>, cause?: Outcome['cause']) => {
