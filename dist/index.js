@@ -35870,6 +35870,8 @@ const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 
 /** Kinds whose revisions `kubectl rollout undo` can restore. */
 const ROLLABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
 const objectId = (o) => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+/** Whether `o` is owned (controlled) by the object with `uid`. */
+const ownedBy = (o, uid) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === uid);
 
 ;// CONCATENATED MODULE: ./src/manifests/validate.ts
 // Checks on rendered manifests that the API server would only report halfway
@@ -36246,6 +36248,9 @@ async function login(d, registry, username, password) {
     const r = await d.run(['login', registry, '--username', username, '--password-stdin'], password);
     if (r.code !== 0)
         throw new Error(`docker login ${registry} failed: ${r.stderr.trim()}`);
+}
+async function logout(d, registry) {
+    await d.run(['logout', registry]);
 }
 /** Pushes, retrying transient registry errors a bounded number of times with growing pauses. */
 async function push(d, tagged, log, attempts = 3, pauseMs = 2000) {
@@ -37111,8 +37116,9 @@ function writeKubeconfig(content, tmpRoot = process.env.RUNNER_TEMP || external_
 }
 /** Lines worth masking in the log: every credential-looking value of the kubeconfig. */
 function secretLines(content) {
-    const values = [...content.matchAll(/(?:client-key-data|client-certificate-data|token|password)\s*:\s*["']?([^\s,}"']+)/g)].map((m) => m[1]);
-    return values.filter((v) => v.length > 8);
+    // YAML or JSON keys, quoted or not; exec plugins' env values are covered by the whole-file mask.
+    const key = /["']?(?:client-key-data|client-certificate-data|client-secret|token|id-token|refresh-token|password|secret)["']?\s*:\s*["']?([^\s,}"']+)/g;
+    return [...new Set([...content.matchAll(key)].map((m) => m[1]))].filter((v) => v.length >= 4);
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -37185,7 +37191,11 @@ class Kubectl {
             }
         });
         child.stderr.resume();
-        const done = new Promise((resolve) => child.on('close', (code) => resolve(code ?? 0)));
+        const done = new Promise((resolve) => {
+            child.on('close', (code) => resolve(code ?? 0));
+            // A kubectl that cannot start ends the stream like a closed watch: the caller lists again.
+            child.on('error', () => resolve(127));
+        });
         return { stop: () => child.kill('SIGTERM'), done };
     }
 }
@@ -37538,16 +37548,21 @@ function requiredPermissions(objects, namespaceExists) {
         add('list', r);
     add('watch', 'pods');
     add('get', 'pods/log');
+    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
+        if (!kinds.has(kind))
+            continue;
+        for (const v of ['get', 'list', 'watch'])
+            add(v, RESOURCES[kind]);
+    }
     if (kinds.has('Deployment'))
         for (const v of ['list', 'watch'])
-            add(v, 'replicasets.apps'), add(v, 'deployments.apps');
-    if (kinds.has('StatefulSet')) {
-        for (const v of ['list', 'watch'])
-            add(v, 'statefulsets.apps');
-        // Rolling a StatefulSet back reads its history and deletes pods stuck on the bad revision.
+            add(v, 'replicasets.apps');
+    // StatefulSet and DaemonSet history lives in ControllerRevisions; a StatefulSet rollback also
+    // deletes the pods stuck on the bad revision.
+    if (kinds.has('StatefulSet') || kinds.has('DaemonSet'))
         add('list', 'controllerrevisions.apps');
+    if (kinds.has('StatefulSet'))
         add('delete', 'pods');
-    }
     return out;
 }
 
@@ -37792,7 +37807,7 @@ function summaryMarkdown(r) {
     }
     if (r.rollback.length) {
         lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
-        lines.push('The database schema stays migrated: a rollback never runs down-migrations.', '');
+        lines.push('The database schema stays migrated: a rollback never runs down-migrations. Only pod templates have revisions: ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied.', '');
     }
     return lines.join('\n');
 }
@@ -37832,58 +37847,25 @@ async function diagnose(kubectl, namespace, failures, limit = 3) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/rollout/rollback.ts
-/**
- * One step per workload: undo only where the revision moved; keep where it did not (a config-only
- * deploy, or a failure before this workload changed); leave what did not exist before.
- */
-function planRollback(before, after) {
-    return before.map((s) => {
-        const id = { kind: s.kind, name: s.name };
-        if (!s.existed)
-            return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
-        if (s.revision === undefined)
-            return { action: 'keep', ...id, reason: 'it had no recorded revision (revisionHistoryLimit 0?)' };
-        const now = after.get(`${s.kind}/${s.name}`);
-        if (now === s.revision)
-            return { action: 'keep', ...id, reason: `still on revision ${s.revision}` };
-        return { action: 'undo', ...id, toRevision: s.revision, fromRevision: now };
-    });
-}
-async function undo(kubectl, namespace, step) {
-    await kubectl.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
-}
-/**
- * With OrderedReady, a StatefulSet whose pod is stuck on the bad revision stays stuck after its
- * template is reverted: such pods must be deleted so the controller recreates them at the old one.
- */
-async function unstickStatefulSet(kubectl, namespace, name) {
-    let sts = await kubectl.json(['get', 'statefulset', name, '-n', namespace]);
-    // The controller must have seen the reverted template before updateRevision names it.
-    await kubectl.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${sts.metadata.generation}`, '--timeout=60s']);
-    sts = await kubectl.json(['get', 'statefulset', name, '-n', namespace]);
-    const pods = (await kubectl.json(['get', 'pods', '-n', namespace])).items;
-    const restored = sts.status?.updateRevision;
-    const stuck = pods.filter((p) => (p.metadata.ownerReferences ?? []).some((r) => r.uid === sts.metadata.uid) &&
-        p.metadata.labels?.['controller-revision-hash'] !== restored &&
-        !(p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
-    for (const p of stuck)
-        await kubectl.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
-    return stuck.map((p) => p.metadata.name);
-}
-
 ;// CONCATENATED MODULE: ./src/rollout/snapshot.ts
+
 const REVISION = 'deployment.kubernetes.io/revision';
+const workloadId = (w) => `${w.kind}/${w.name}`;
 const imagesOf = (o) => [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c) => `${c.name}=${c.image}`);
-/** The revision number of a live workload, read the way `kubectl rollout history` does. */
+/**
+ * The revision number of a live workload, read the way `kubectl rollout history` does; undefined
+ * when there is no history to return to (revisionHistoryLimit 0 keeps none).
+ */
 function liveRevision(obj, controllerRevisions) {
+    if (obj.spec?.revisionHistoryLimit === 0)
+        return undefined;
     if (obj.kind === 'Deployment') {
         const r = Number(obj.metadata.annotations?.[REVISION]);
         return Number.isFinite(r) && r > 0 ? r : undefined;
     }
     // StatefulSets and DaemonSets keep history in ControllerRevisions; the current one's name is in status.
     const current = obj.kind === 'StatefulSet' ? obj.status?.updateRevision : undefined;
-    const owned = controllerRevisions.filter((cr) => (cr.metadata.ownerReferences ?? []).some((r) => r.uid === obj.metadata.uid));
+    const owned = controllerRevisions.filter((cr) => ownedBy(cr, obj.metadata.uid));
     if (current)
         return owned.find((cr) => cr.metadata.name === current)?.revision;
     return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
@@ -37895,25 +37877,72 @@ async function readLive(kubectl, namespace, kind, name) {
 async function controllerRevisions(kubectl, namespace) {
     return (await kubectl.json(['get', 'controllerrevisions', '-n', namespace])).items;
 }
+/** The live state of each workload: before the apply, and again when deciding a rollback. */
 async function snapshot(kubectl, namespace, workloads) {
-    const needsHistory = workloads.some((w) => w.kind !== 'Deployment');
-    const history = needsHistory ? await controllerRevisions(kubectl, namespace).catch(() => []) : [];
+    const history = workloads.some((w) => w.kind !== 'Deployment') ? await controllerRevisions(kubectl, namespace) : [];
     const out = [];
     for (const w of workloads) {
-        const live = await readLive(kubectl, namespace, w.kind, w.metadata.name);
+        const live = await readLive(kubectl, namespace, w.kind, w.name);
         out.push({
             kind: w.kind,
-            name: w.metadata.name,
-            namespace,
+            name: w.name,
             existed: !!live,
             revision: live ? liveRevision(live, history) : undefined,
-            images: live ? imagesOf(live) : [],
+            generation: live?.metadata.generation,
         });
     }
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/rollout/rollback.ts
+
+
+/**
+ * One step per workload: undo where its spec moved since the snapshot (by generation, so a
+ * change the controller has not acted on yet counts too); keep where it did not (a config-only
+ * deploy, or a failure before this workload was reached); leave what did not exist before.
+ */
+function planRollback(before, after) {
+    const now = new Map(after.map((s) => [workloadId(s), s]));
+    return before.map((s) => {
+        const id = { kind: s.kind, name: s.name };
+        if (!s.existed)
+            return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
+        const live = now.get(workloadId(s));
+        const moved = live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
+        if (!moved)
+            return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
+        if (s.revision === undefined)
+            return { action: 'keep', ...id, reason: 'no revision history to return to (revisionHistoryLimit 0)' };
+        return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
+    });
+}
+async function undo(kubectl, namespace, step) {
+    await kubectl.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
+}
+/**
+ * With OrderedReady, a StatefulSet whose pod is stuck on the bad revision stays stuck after its
+ * template is reverted: such pods must be deleted so the controller recreates them at the old one.
+ */
+async function unstickStatefulSet(kubectl, namespace, name) {
+    const generation = (await kubectl.json(['get', 'statefulset', name, '-n', namespace])).metadata.generation;
+    // The controller must have seen the reverted template before updateRevision names it.
+    await kubectl.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${generation}`, '--timeout=60s']);
+    const sts = await kubectl.json(['get', 'statefulset', name, '-n', namespace]);
+    const pods = (await kubectl.json(['get', 'pods', '-n', namespace])).items;
+    const restored = sts.status?.updateRevision;
+    const stuck = pods.filter((p) => ownedBy(p, sts.metadata.uid) &&
+        p.metadata.labels?.['controller-revision-hash'] !== restored &&
+        !(p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
+    for (const p of stuck)
+        await kubectl.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
+    return stuck.map((p) => p.metadata.name);
+}
+
 ;// CONCATENATED MODULE: ./src/rollout/verdict.ts
+// Rollout status as a pure function of the objects: what `kubectl rollout status` requires for
+// success, plus the pod signals that mean a release will never become healthy.
+
 const DEFAULT_VERDICT_OPTIONS = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
 const verdict_REVISION = 'deployment.kubernetes.io/revision';
 // Docker Hub's "repository does not exist or may require authorization" is left out: it is also how
@@ -37937,7 +37966,7 @@ function containerFailure(pod, cs, init, opts) {
     if (init && (terminated?.exitCode ?? 0) !== 0) {
         return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: false };
     }
-    // A migration that failed once and then completed (the database was not up yet) is fine.
+    // An init container that failed before and has since completed (state terminated, exit 0) is fine.
     if (init && last && last.exitCode !== 0 && !terminated) {
         return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(last)}, ${waiting?.reason ?? 'restarting'}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: true };
     }
@@ -37991,7 +38020,6 @@ function podFailures(pod, opts) {
     return out;
 }
 const isPodReady = (pod) => !pod.metadata.deletionTimestamp && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-const ownedBy = (o, uid) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === uid);
 /** The ReplicaSet of the Deployment's current revision, the only one whose pods are judged. */
 function newReplicaSet(deployment, replicaSets) {
     const revision = deployment.metadata.annotations?.[verdict_REVISION];
@@ -38069,12 +38097,16 @@ function statefulSetVerdict(s, pods, opts) {
     }
     return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
 }
+/** A DaemonSet's new pods carry the generation of the template they were made from. */
+function newDaemonSetPods(ds, pods) {
+    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
+}
 function daemonSetVerdict(ds, pods, opts) {
     const status = ds.status ?? {};
     if ((status.observedGeneration ?? 0) < ds.metadata.generation) {
         return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
     }
-    const mine = pods.filter((p) => ownedBy(p, ds.metadata.uid));
+    const mine = newDaemonSetPods(ds, pods);
     const failures = mine.flatMap((p) => podFailures(p, opts));
     if (failures.length)
         return failed(failures);
@@ -38122,7 +38154,7 @@ function podsOf(t, cache) {
         return newDeploymentPods(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods);
     if (t.kind === 'StatefulSet')
         return newStatefulSetPods(obj, pods);
-    return pods.filter((p) => (p.metadata.ownerReferences ?? []).some((r) => r.uid === obj.metadata.uid));
+    return newDaemonSetPods(obj, pods);
 }
 function judge(t, cache, now) {
     const obj = cache.get(t.kind)?.get(t.name);
@@ -38151,8 +38183,10 @@ function soakFailures(t, before, cache) {
     const out = [];
     for (const [pod, now] of health(t, cache)) {
         const was = before.get(pod);
-        if (!was)
+        if (!was) {
+            before.set(pod, now);
             continue;
+        }
         // A crash shows first as lost readiness with the container gone, then as a restart.
         if (now.restarts > was.restarts || (now.exited && !was.exited)) {
             const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
@@ -38172,6 +38206,7 @@ function watchRollout(kubectl, namespace, targets, opts) {
     let finished = false;
     let soakStart;
     let soakBaseline;
+    let stopReopening = () => { };
     return new Promise((resolve) => {
         const finish = (ok, verdicts, cause) => {
             if (finished)
@@ -38180,6 +38215,7 @@ function watchRollout(kubectl, namespace, targets, opts) {
             clearTimeout(deadline);
             clearTimeout(soakTimer);
             clearInterval(ticker);
+            stopReopening();
             streams.forEach((s) => s.stop());
             let firstDoomedPodAt;
             for (const t of targets) {
@@ -38194,7 +38230,7 @@ function watchRollout(kubectl, namespace, targets, opts) {
             resolve({ ok, verdicts, cause, firstDoomedPodAt, elapsedMs: Date.now() - started });
         };
         const evaluate = () => {
-            if (finished)
+            if (finished || loaded.size < kinds.length)
                 return;
             const now = Date.now();
             const verdicts = new Map(targets.map((t) => [targetId(t), judge(t, cache, now)]));
@@ -38250,35 +38286,59 @@ function watchRollout(kubectl, namespace, targets, opts) {
         let soakTimer;
         // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
         const ticker = setInterval(evaluate, 1000);
-        for (const kind of kinds) {
-            const apiPath = `/${watch_RESOURCES[kind].replace('NS', namespace)}?watch=1`;
-            const open = () => {
-                const stream = kubectl.watch(apiPath, (e) => {
-                    if (e.type === 'ERROR')
-                        return;
-                    const byName = cache.get(kind) ?? new Map();
-                    cache.set(kind, byName);
-                    if (e.type === 'DELETED')
-                        byName.delete(e.object.metadata.name);
-                    else
-                        byName.set(e.object.metadata.name, e.object);
-                    evaluate();
-                });
-                streams.push(stream);
-                // The server ends watches after a while: open again until the rollout is decided.
-                void stream.done.then(() => {
-                    if (!finished)
-                        setTimeout(open, 200);
-                });
-            };
-            open();
-        }
+        // List, then watch from that list's resourceVersion, per kind: the cache is complete before
+        // anything is judged, and a reopened watch starts from a fresh list (no stale objects).
+        const loaded = new Set();
+        const reopen = new Set();
+        const open = async (kind) => {
+            if (finished)
+                return;
+            const base = `/${watch_RESOURCES[kind].replace('NS', namespace)}`;
+            let list;
+            try {
+                list = await kubectl.raw(base);
+            }
+            catch (err) {
+                opts.log(`listing ${kind}s failed: ${err.message.split('\n')[0]}; retrying`);
+                const t = setTimeout(() => void open(kind), 1000);
+                reopen.add(t);
+                return;
+            }
+            if (finished)
+                return;
+            cache.set(kind, new Map(list.items.map((o) => [o.metadata.name, o])));
+            loaded.add(kind);
+            const stream = kubectl.watch(`${base}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
+                if (e.type === 'ERROR')
+                    return;
+                const byName = cache.get(kind);
+                if (e.type === 'DELETED')
+                    byName.delete(e.object.metadata.name);
+                else
+                    byName.set(e.object.metadata.name, e.object);
+                evaluate();
+            });
+            streams.push(stream);
+            // The server ends watches after a while: list and watch again until the rollout is decided.
+            void stream.done.then(() => {
+                if (finished)
+                    return;
+                const t = setTimeout(() => void open(kind), 200);
+                reopen.add(t);
+            });
+            evaluate();
+        };
+        stopReopening = () => reopen.forEach((t) => clearTimeout(t));
+        for (const kind of kinds)
+            void open(kind);
     });
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
 // One release, start to end: validate, build and push, render and substitute, snapshot, apply in
-// order, watch and verify, and on any failure explain it and return to exactly what ran before.
+// order, watch and verify, and on any failure explain it and return every workload to exactly the
+// revision that ran before (what has no revisions — config, services, the schema — stays as applied).
+
 
 
 
@@ -38300,12 +38360,18 @@ function watchRollout(kubectl, namespace, targets, opts) {
 
 
 // ---- 1. validate ----
+/** Like `docker build -f`: relative to the working directory, not to the context. */
+const dockerfilePath = (inputs, ctx) => external_node_path_default().resolve(ctx.cwd, inputs.dockerfile);
+/** Every namespaced object must be in the target namespace: kubectl refuses a mix halfway through. */
+function checkOneNamespace(objects, namespace) {
+    const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
+    if (stray)
+        throw new ManifestError(`${stray.__source ?? 'manifests'}: ${objectId(stray)}`, `is in namespace '${stray.metadata.namespace}', not '${namespace}' (set the namespace input to move everything)`);
+}
 async function prepare(inputs, ctx, tools) {
     const { kubectl, reporter } = tools;
     if (inputs.build && !inputs.dryRun) {
-        const dockerfile = external_node_path_default().resolve(ctx.cwd, inputs.context, inputs.dockerfile);
-        const plain = external_node_path_default().resolve(ctx.cwd, inputs.dockerfile);
-        if (!(0,external_node_fs_namespaceObject.existsSync)(dockerfile) && !(0,external_node_fs_namespaceObject.existsSync)(plain))
+        if (!(0,external_node_fs_namespaceObject.existsSync)(dockerfilePath(inputs, ctx)))
             throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
         if (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().resolve(ctx.cwd, inputs.context)))
             throw new InputError('context', `'${inputs.context}' does not exist`);
@@ -38334,10 +38400,23 @@ async function prepare(inputs, ctx, tools) {
     catch (err) {
         throw new InputError('kubeconfig', `the cluster does not answer: ${err.message.split('\n')[0]}`);
     }
+    checkOneNamespace(objects, namespace);
     const namespaceExists = (await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'])).stdout.trim() !== '';
     const denied = await missingPermissions(kubectl, namespace, requiredPermissions(objects, namespaceExists));
     if (denied.length) {
         throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
+    }
+    // Schema errors, unknown kinds and admission denials show here, before any phase is applied
+    // (a namespace that does not exist yet cannot take a dry run of its contents).
+    if (namespaceExists) {
+        try {
+            await apply(kubectl, namespace, objects.map(stripSource), inputs.fieldManager, true);
+        }
+        catch (err) {
+            if (err instanceof KubectlError)
+                throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${(err.result.stderr || err.result.stdout).trim()}`);
+            throw err;
+        }
     }
     return { objects, namespace, namespaceExists };
 }
@@ -38358,11 +38437,9 @@ async function release(inputs, ctx, tools) {
         }
         return { ref, pinned: pinImage(ref, digest), digest };
     }
-    if (creds)
-        await login(tools.docker, ref.registry ?? 'docker.io', creds.username, creds.password);
     await build(tools.docker, {
         tagged,
-        dockerfile: external_node_path_default().resolve(ctx.cwd, inputs.dockerfile),
+        dockerfile: dockerfilePath(inputs, ctx),
         context: external_node_path_default().resolve(ctx.cwd, inputs.context),
         buildArgs: inputs.buildArgs,
         labels: ociLabels(ctx.repositoryUrl, ctx.sha, new Date()),
@@ -38371,7 +38448,17 @@ async function release(inputs, ctx, tools) {
         tools.reporter.warning(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
         return { ref, pinned: tagged };
     }
-    await push(tools.docker, tagged, log);
+    // Logged in only for the push: the credentials are not left in the runner's docker config.
+    const registry = ref.registry ?? 'docker.io';
+    if (creds)
+        await login(tools.docker, registry, creds.username, creds.password);
+    try {
+        await push(tools.docker, tagged, log);
+    }
+    finally {
+        if (creds)
+            await logout(tools.docker, registry);
+    }
     const digest = await manifestDigest(ref, creds);
     if (!digest)
         throw new Error(`the registry does not list ${tagged} right after the push`);
@@ -38411,46 +38498,48 @@ async function dryRun(tools, namespace, objects, fieldManager) {
 }
 // ---- 5. watch and verify ----
 const targetsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
-async function liveRevisions(kubectl, namespace, snaps) {
-    const history = snaps.some((s) => s.kind !== 'Deployment') ? await controllerRevisions(kubectl, namespace).catch(() => []) : [];
-    const out = new Map();
-    for (const s of snaps) {
-        const live = await readLive(kubectl, namespace, s.kind, s.name);
-        out.set(`${s.kind}/${s.name}`, live ? liveRevision(live, history) : undefined);
-    }
-    return out;
-}
 function failuresOf(outcome) {
     return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
 }
+const firstFailure = (outcome) => {
+    const first = failuresOf(outcome)[0];
+    return first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+};
 // ---- 6. explain and restore ----
-async function restore(tools, namespace, snaps, timeoutMs) {
+/** Every step is tried, whatever the others do: one that fails is reported, not fatal. */
+async function restore(tools, namespace, before, timeoutMs) {
     const { kubectl, reporter } = tools;
-    const steps = planRollback(snaps, await liveRevisions(kubectl, namespace, snaps));
+    const after = await snapshot(kubectl, namespace, before);
+    const steps = planRollback(before, after);
     for (const step of steps) {
         reporter.info(`rollback ${describeStep(step)}`);
         if (step.action !== 'undo')
             continue;
-        await undo(kubectl, namespace, step);
-        if (step.kind === 'StatefulSet') {
-            const deleted = await unstickStatefulSet(kubectl, namespace, step.name);
-            if (deleted.length)
-                reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
+        try {
+            await undo(kubectl, namespace, step);
+            if (step.kind === 'StatefulSet') {
+                const deleted = await unstickStatefulSet(kubectl, namespace, step.name);
+                if (deleted.length)
+                    reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
+            }
+        }
+        catch (err) {
+            step.error = err.message;
+            reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
         }
     }
-    const undone = steps.filter((s) => s.action === 'undo').map((s) => ({ kind: s.kind, name: s.name }));
+    const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
+    const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
     if (!undone.length)
-        return { steps, healthy: true };
+        return { steps, healthy: allRestored };
     const outcome = await watchRollout(kubectl, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
-    return { steps, healthy: outcome.ok };
+    return { steps, healthy: outcome.ok && allRestored };
 }
-// ---- the pipeline ----
-async function deploy(inputs, ctx, tools) {
+async function deploy(inputs, ctx, tools, hooks = {}) {
     const { kubectl, reporter } = tools;
-    const started = Date.now();
-    const deadline = started + inputs.timeoutSeconds * 1000;
     const prepared = await reporter.group('validate', () => prepare(inputs, ctx, tools));
     const { namespace } = prepared;
+    await hooks.validated?.();
     const rel = await reporter.group(inputs.build && !inputs.dryRun ? 'build and push' : 'resolve image', () => release(inputs, ctx, tools));
     const { objects, changed } = pipeline_render(prepared.objects, rel, ctx);
     reporter.info(`image ${rel.pinned} set in ${changed.join(', ')}`);
@@ -38462,40 +38551,50 @@ async function deploy(inputs, ctx, tools) {
     }
     const phases = planPhases(objects);
     const workloads = phases.flatMap(workloadsOf);
-    const snaps = await snapshot(kubectl, namespace, workloads);
-    const rows = new Map(snaps.map((s) => [`${s.kind}/${s.name}`, { workload: `${s.kind}/${s.name}`, image: '', before: s.revision, verdict: 'not reached' }]));
-    for (const w of workloads)
-        rows.get(objectId({ kind: w.kind, metadata: { name: w.metadata.name } })).image = imagesOf(w).filter((i) => i.includes(rel.pinned)).map((i) => i.split('=')[0]).join(', ') || 'unchanged';
+    const before = await snapshot(kubectl, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+    const rows = new Map(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
+    for (const w of workloads) {
+        const mine = imagesOf(w).filter((i) => i.endsWith(`=${rel.pinned}`)).map((i) => i.split('=')[0]);
+        rows.get(workloadId({ kind: w.kind, name: w.metadata.name })).image = mine.join(', ') || 'unchanged';
+    }
+    // The rollout budget starts now: building and validating do not use it up.
+    const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+    const finish = async (r) => {
+        const after = new Map((await snapshot(kubectl, namespace, before)).map((s) => [workloadId(s), s.revision]));
+        for (const [id, row] of rows)
+            row.after = after.get(id);
+        return { ...r, rows: [...rows.values()] };
+    };
     const fail = async (reason, outcome) => {
         reporter.error(reason, 'release failed');
         const diagnoses = outcome ? await diagnose(kubectl, namespace, failuresOf(outcome)) : [];
-        for (const d of diagnoses) {
+        for (const d of diagnoses)
             reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
-        }
         const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
         if (!inputs.rollback) {
             reporter.warning('rollback is off: the failed release stays in place');
             return finish({ ...base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds });
         }
-        const { steps, healthy } = await reporter.group('roll back', () => restore(tools, namespace, snaps, Math.max(60_000, inputs.timeoutSeconds * 1000)));
-        const undone = steps.some((s) => s.action === 'undo');
+        const { steps, healthy } = await reporter.group('roll back', () => restore(tools, namespace, before, Math.max(60_000, inputs.timeoutSeconds * 1000)));
+        const undone = steps.some((s) => s.action === 'undo' && !s.error);
         if (steps.every((s) => s.action === 'leave'))
             reporter.warning('first install: nothing ran before, so the resources stay for debugging');
         reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
         const status = undone && healthy ? 'rolled-back' : 'failed';
-        const why = undone && !healthy ? `${reason}; the restored release did not become healthy` : reason;
+        const why = undone && !healthy ? `${reason}; the restored release is not healthy` : reason;
         return finish({ ...base, status, rolledBack: undone, failureReason: why, diagnoses, rollback: steps, detectionSeconds });
     };
-    const finish = async (r) => {
-        const after = await liveRevisions(kubectl, namespace, snaps);
-        for (const [id, row] of rows)
-            row.after = after.get(id);
-        return { ...r, rows: [...rows.values()] };
-    };
     for (const phase of phases) {
-        await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-            reporter.info(await apply(kubectl, namespace, phase.objects, inputs.fieldManager));
-        });
+        try {
+            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+                reporter.info(await apply(kubectl, namespace, phase.objects, inputs.fieldManager));
+            });
+        }
+        catch (err) {
+            // Earlier phases are in: a rejected apply is a failed release like any other.
+            const message = err instanceof KubectlError ? (err.result.stderr || err.result.stdout).trim() : err.message;
+            return fail(`apply ${phase.name} failed: ${message}`);
+        }
         const targets = targetsOf(phase);
         if (!phase.wait || !targets.length)
             continue;
@@ -38503,12 +38602,13 @@ async function deploy(inputs, ctx, tools) {
         const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kubectl, namespace, targets, { timeoutMs: Math.max(1000, deadline - Date.now()), log: (l) => reporter.info(l) }));
         for (const t of targets) {
             const row = rows.get(targetId(t));
+            const v = outcome.verdicts.get(targetId(t));
             row.seconds = (Date.now() - phaseStart) / 1000;
-            row.verdict = outcome.verdicts.get(targetId(t))?.state === 'ready' ? 'ready' : outcome.verdicts.get(targetId(t))?.message ?? 'failed';
+            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
         }
         if (!outcome.ok) {
             const first = failuresOf(outcome)[0];
-            const reason = outcome.cause === 'timeout' ? `not Ready within ${inputs.timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : `${first.workload}: ${first.failure.reason}: ${first.failure.message}`;
+            const reason = outcome.cause === 'timeout' ? `not Ready within ${inputs.timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : firstFailure(outcome);
             return fail(reason, outcome);
         }
     }
@@ -38521,10 +38621,8 @@ async function deploy(inputs, ctx, tools) {
     if (inputs.soakSeconds > 0) {
         const targets = phases.flatMap(targetsOf);
         const outcome = await reporter.group(`soak ${inputs.soakSeconds}s`, () => watchRollout(kubectl, namespace, targets, { timeoutMs: (inputs.soakSeconds + 120) * 1000, soakMs: inputs.soakSeconds * 1000, log: (l) => reporter.info(l) }));
-        if (!outcome.ok) {
-            const first = failuresOf(outcome)[0];
-            return fail(`while soaking: ${first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded'}`, outcome);
-        }
+        if (!outcome.ok)
+            return fail(`while soaking: ${firstFailure(outcome)}`, outcome);
     }
     for (const row of rows.values())
         if (row.verdict === 'not reached')
@@ -43771,10 +43869,15 @@ async function janitorCommand({ kubectl, gh, reporter }) {
 async function deployCommand(inputs, ctx, { kubectl, gh, reporter }) {
     const sha = ctx.headSha ?? ctx.sha ?? '';
     const pr = inputs.preview;
-    const deploymentId = gh && pr !== undefined && !inputs.dryRun ? await announce(gh, pr, sha, reporter) : undefined;
+    let deploymentId;
+    // The PR hears of the preview once its inputs and manifests are known to be good.
+    const validated = async () => {
+        if (gh && pr !== undefined && !inputs.dryRun)
+            deploymentId = await announce(gh, pr, sha, reporter);
+    };
     let result;
     try {
-        result = await deploy(inputs, ctx, { kubectl, docker: docker, reporter });
+        result = await deploy(inputs, ctx, { kubectl, docker: docker, reporter }, { validated });
     }
     catch (err) {
         if (gh && deploymentId !== undefined) {

@@ -78,8 +78,9 @@ async function main(): Promise<void> {
   const ws = sampleWorkspace();
   const nodes = kubectlJson(['get', 'nodes']).items.length;
   console.log(`local cluster: ${nodes} nodes, Kubernetes ${kubectlJson(['version']).serverVersion.gitVersion}`);
-  await deployTime(ws);
+  // Detection first: it builds and pushes bench-good, which the timed install then deploys.
   await detection(ws);
+  await deployTime(ws);
 }
 
 main().catch((err) => {

@@ -1,15 +1,16 @@
 // One release, start to end: validate, build and push, render and substitute, snapshot, apply in
-// order, watch and verify, and on any failure explain it and return to exactly what ran before.
+// order, watch and verify, and on any failure explain it and return every workload to exactly the
+// revision that ran before (what has no revisions — config, services, the schema — stays as applied).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { InputError } from './errors.js';
+import { InputError, ManifestError } from './errors.js';
 import { checkHealth } from './health/http.js';
 import * as docker from './image/build.js';
 import { manifestDigest } from './image/registry.js';
 import { formatImageReference, parseImageReference, pinImage, type ImageReference } from './image/reference.js';
 import type { Inputs } from './inputs.js';
 import { clusterVersion, missingPermissions } from './kube/access.js';
-import { Kubectl } from './kube/kubectl.js';
+import { Kubectl, KubectlError } from './kube/kubectl.js';
 import { objectId, type KubeObject, type SourcedObject } from './manifests/objects.js';
 import { requiredPermissions } from './manifests/permissions.js';
 import { planPhases, workloadsOf, type Phase } from './manifests/plan.js';
@@ -21,7 +22,7 @@ import type { Reporter } from './report/reporter.js';
 import { explain, describeStep, type RunResult, type WorkloadRow } from './report/summary.js';
 import { diagnose } from './rollout/diagnose.js';
 import { planRollback, undo, unstickStatefulSet, type RollbackStep } from './rollout/rollback.js';
-import { controllerRevisions, imagesOf, liveRevision, readLive, snapshot, type Snapshot } from './rollout/snapshot.js';
+import { imagesOf, snapshot, workloadId, type Snapshot } from './rollout/snapshot.js';
 import type { PodFailure } from './rollout/verdict.js';
 import { targetId, watchRollout, type Outcome, type Target } from './rollout/watch.js';
 
@@ -42,12 +43,19 @@ type Prepared = { objects: SourcedObject[]; namespace: string; namespaceExists: 
 
 // ---- 1. validate ----
 
+/** Like `docker build -f`: relative to the working directory, not to the context. */
+const dockerfilePath = (inputs: Inputs, ctx: RunContext) => path.resolve(ctx.cwd, inputs.dockerfile);
+
+/** Every namespaced object must be in the target namespace: kubectl refuses a mix halfway through. */
+function checkOneNamespace(objects: SourcedObject[], namespace: string): void {
+  const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
+  if (stray) throw new ManifestError(`${stray.__source ?? 'manifests'}: ${objectId(stray)}`, `is in namespace '${stray.metadata.namespace}', not '${namespace}' (set the namespace input to move everything)`);
+}
+
 async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<Prepared> {
   const { kubectl, reporter } = tools;
   if (inputs.build && !inputs.dryRun) {
-    const dockerfile = path.resolve(ctx.cwd, inputs.context, inputs.dockerfile);
-    const plain = path.resolve(ctx.cwd, inputs.dockerfile);
-    if (!existsSync(dockerfile) && !existsSync(plain)) throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
+    if (!existsSync(dockerfilePath(inputs, ctx))) throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
     if (!existsSync(path.resolve(ctx.cwd, inputs.context))) throw new InputError('context', `'${inputs.context}' does not exist`);
   }
   let objects = await loadManifests(kubectl, inputs.manifests, ctx.cwd);
@@ -72,10 +80,21 @@ async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<P
   } catch (err) {
     throw new InputError('kubeconfig', `the cluster does not answer: ${(err as Error).message.split('\n')[0]}`);
   }
+  checkOneNamespace(objects, namespace);
   const namespaceExists = (await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'])).stdout.trim() !== '';
   const denied = await missingPermissions(kubectl, namespace, requiredPermissions(objects, namespaceExists));
   if (denied.length) {
     throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
+  }
+  // Schema errors, unknown kinds and admission denials show here, before any phase is applied
+  // (a namespace that does not exist yet cannot take a dry run of its contents).
+  if (namespaceExists) {
+    try {
+      await apply(kubectl, namespace, objects.map(stripSource) as KubeObject[], inputs.fieldManager, true);
+    } catch (err) {
+      if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${(err.result.stderr || err.result.stdout).trim()}`);
+      throw err;
+    }
   }
   return { objects, namespace, namespaceExists };
 }
@@ -97,12 +116,11 @@ async function release(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<R
     }
     return { ref, pinned: pinImage(ref, digest), digest };
   }
-  if (creds) await docker.login(tools.docker, ref.registry ?? 'docker.io', creds.username, creds.password);
   await docker.build(
     tools.docker,
     {
       tagged,
-      dockerfile: path.resolve(ctx.cwd, inputs.dockerfile),
+      dockerfile: dockerfilePath(inputs, ctx),
       context: path.resolve(ctx.cwd, inputs.context),
       buildArgs: inputs.buildArgs,
       labels: docker.ociLabels(ctx.repositoryUrl, ctx.sha, new Date()),
@@ -113,7 +131,14 @@ async function release(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<R
     tools.reporter.warning(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
     return { ref, pinned: tagged };
   }
-  await docker.push(tools.docker, tagged, log);
+  // Logged in only for the push: the credentials are not left in the runner's docker config.
+  const registry = ref.registry ?? 'docker.io';
+  if (creds) await docker.login(tools.docker, registry, creds.username, creds.password);
+  try {
+    await docker.push(tools.docker, tagged, log);
+  } finally {
+    if (creds) await docker.logout(tools.docker, registry);
+  }
   const digest = await manifestDigest(ref, creds);
   if (!digest) throw new Error(`the registry does not list ${tagged} right after the push`);
   log(`pushed ${tagged} (${digest})`);
@@ -159,49 +184,52 @@ async function dryRun(tools: Tools, namespace: string, objects: KubeObject[], fi
 
 const targetsOf = (phase: Phase): Target[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 
-async function liveRevisions(kubectl: Kubectl, namespace: string, snaps: Snapshot[]): Promise<Map<string, number | undefined>> {
-  const history = snaps.some((s) => s.kind !== 'Deployment') ? await controllerRevisions(kubectl, namespace).catch(() => []) : [];
-  const out = new Map<string, number | undefined>();
-  for (const s of snaps) {
-    const live = await readLive(kubectl, namespace, s.kind, s.name);
-    out.set(`${s.kind}/${s.name}`, live ? liveRevision(live, history) : undefined);
-  }
-  return out;
-}
-
 function failuresOf(outcome: Outcome): { workload: string; failure: PodFailure }[] {
   return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
 }
 
+const firstFailure = (outcome: Outcome) => {
+  const first = failuresOf(outcome)[0];
+  return first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+};
+
 // ---- 6. explain and restore ----
 
-async function restore(tools: Tools, namespace: string, snaps: Snapshot[], timeoutMs: number): Promise<{ steps: RollbackStep[]; healthy: boolean }> {
+/** Every step is tried, whatever the others do: one that fails is reported, not fatal. */
+async function restore(tools: Tools, namespace: string, before: Snapshot[], timeoutMs: number): Promise<{ steps: RollbackStep[]; healthy: boolean }> {
   const { kubectl, reporter } = tools;
-  const steps = planRollback(snaps, await liveRevisions(kubectl, namespace, snaps));
+  const after = await snapshot(kubectl, namespace, before);
+  const steps = planRollback(before, after);
   for (const step of steps) {
     reporter.info(`rollback ${describeStep(step)}`);
     if (step.action !== 'undo') continue;
-    await undo(kubectl, namespace, step);
-    if (step.kind === 'StatefulSet') {
-      const deleted = await unstickStatefulSet(kubectl, namespace, step.name);
-      if (deleted.length) reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
+    try {
+      await undo(kubectl, namespace, step);
+      if (step.kind === 'StatefulSet') {
+        const deleted = await unstickStatefulSet(kubectl, namespace, step.name);
+        if (deleted.length) reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
+      }
+    } catch (err) {
+      step.error = (err as Error).message;
+      reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
     }
   }
-  const undone = steps.filter((s) => s.action === 'undo').map((s) => ({ kind: s.kind, name: s.name }));
-  if (!undone.length) return { steps, healthy: true };
+  const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
+  const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
+  if (!undone.length) return { steps, healthy: allRestored };
   const outcome = await watchRollout(kubectl, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
-  return { steps, healthy: outcome.ok };
+  return { steps, healthy: outcome.ok && allRestored };
 }
 
 // ---- the pipeline ----
 
-export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<RunResult> {
-  const { kubectl, reporter } = tools;
-  const started = Date.now();
-  const deadline = started + inputs.timeoutSeconds * 1000;
+export type Hooks = { validated?: () => Promise<void> };
 
+export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hooks: Hooks = {}): Promise<RunResult> {
+  const { kubectl, reporter } = tools;
   const prepared = await reporter.group('validate', () => prepare(inputs, ctx, tools));
   const { namespace } = prepared;
+  await hooks.validated?.();
   const rel = await reporter.group(inputs.build && !inputs.dryRun ? 'build and push' : 'resolve image', () => release(inputs, ctx, tools));
   const { objects, changed } = render(prepared.objects, rel, ctx);
   reporter.info(`image ${rel.pinned} set in ${changed.join(', ')}`);
@@ -215,42 +243,49 @@ export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools): Pro
 
   const phases = planPhases(objects);
   const workloads = phases.flatMap(workloadsOf);
-  const snaps = await snapshot(kubectl, namespace, workloads);
-  const rows = new Map<string, WorkloadRow>(
-    snaps.map((s) => [`${s.kind}/${s.name}`, { workload: `${s.kind}/${s.name}`, image: '', before: s.revision, verdict: 'not reached' }]),
-  );
-  for (const w of workloads) rows.get(objectId({ kind: w.kind, metadata: { name: w.metadata.name } }))!.image = imagesOf(w).filter((i) => i.includes(rel.pinned)).map((i) => i.split('=')[0]).join(', ') || 'unchanged';
+  const before = await snapshot(kubectl, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+  const rows = new Map<string, WorkloadRow>(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
+  for (const w of workloads) {
+    const mine = imagesOf(w).filter((i) => i.endsWith(`=${rel.pinned}`)).map((i) => i.split('=')[0]);
+    rows.get(workloadId({ kind: w.kind, name: w.metadata.name }))!.image = mine.join(', ') || 'unchanged';
+  }
+  // The rollout budget starts now: building and validating do not use it up.
+  const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+
+  const finish = async (r: RunResult): Promise<RunResult> => {
+    const after = new Map((await snapshot(kubectl, namespace, before)).map((s) => [workloadId(s), s.revision]));
+    for (const [id, row] of rows) row.after = after.get(id);
+    return { ...r, rows: [...rows.values()] };
+  };
 
   const fail = async (reason: string, outcome?: Outcome): Promise<RunResult> => {
     reporter.error(reason, 'release failed');
     const diagnoses = outcome ? await diagnose(kubectl, namespace, failuresOf(outcome)) : [];
-    for (const d of diagnoses) {
-      reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
-    }
+    for (const d of diagnoses) reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
     const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
     if (!inputs.rollback) {
       reporter.warning('rollback is off: the failed release stays in place');
       return finish({ ...base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds });
     }
-    const { steps, healthy } = await reporter.group('roll back', () => restore(tools, namespace, snaps, Math.max(60_000, inputs.timeoutSeconds * 1000)));
-    const undone = steps.some((s) => s.action === 'undo');
+    const { steps, healthy } = await reporter.group('roll back', () => restore(tools, namespace, before, Math.max(60_000, inputs.timeoutSeconds * 1000)));
+    const undone = steps.some((s) => s.action === 'undo' && !s.error);
     if (steps.every((s) => s.action === 'leave')) reporter.warning('first install: nothing ran before, so the resources stay for debugging');
     reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
     const status = undone && healthy ? 'rolled-back' : 'failed';
-    const why = undone && !healthy ? `${reason}; the restored release did not become healthy` : reason;
+    const why = undone && !healthy ? `${reason}; the restored release is not healthy` : reason;
     return finish({ ...base, status, rolledBack: undone, failureReason: why, diagnoses, rollback: steps, detectionSeconds });
   };
 
-  const finish = async (r: RunResult): Promise<RunResult> => {
-    const after = await liveRevisions(kubectl, namespace, snaps);
-    for (const [id, row] of rows) row.after = after.get(id);
-    return { ...r, rows: [...rows.values()] };
-  };
-
   for (const phase of phases) {
-    await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-      reporter.info(await apply(kubectl, namespace, phase.objects, inputs.fieldManager));
-    });
+    try {
+      await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+        reporter.info(await apply(kubectl, namespace, phase.objects, inputs.fieldManager));
+      });
+    } catch (err) {
+      // Earlier phases are in: a rejected apply is a failed release like any other.
+      const message = err instanceof KubectlError ? (err.result.stderr || err.result.stdout).trim() : (err as Error).message;
+      return fail(`apply ${phase.name} failed: ${message}`);
+    }
     const targets = targetsOf(phase);
     if (!phase.wait || !targets.length) continue;
     const phaseStart = Date.now();
@@ -259,12 +294,13 @@ export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools): Pro
     );
     for (const t of targets) {
       const row = rows.get(targetId(t))!;
+      const v = outcome.verdicts.get(targetId(t));
       row.seconds = (Date.now() - phaseStart) / 1000;
-      row.verdict = outcome.verdicts.get(targetId(t))?.state === 'ready' ? 'ready' : outcome.verdicts.get(targetId(t))?.message ?? 'failed';
+      row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
     }
     if (!outcome.ok) {
       const first = failuresOf(outcome)[0];
-      const reason = outcome.cause === 'timeout' ? `not Ready within ${inputs.timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : `${first.workload}: ${first.failure.reason}: ${first.failure.message}`;
+      const reason = outcome.cause === 'timeout' ? `not Ready within ${inputs.timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : firstFailure(outcome);
       return fail(reason, outcome);
     }
   }
@@ -280,10 +316,7 @@ export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools): Pro
     const outcome = await reporter.group(`soak ${inputs.soakSeconds}s`, () =>
       watchRollout(kubectl, namespace, targets, { timeoutMs: (inputs.soakSeconds + 120) * 1000, soakMs: inputs.soakSeconds * 1000, log: (l) => reporter.info(l) }),
     );
-    if (!outcome.ok) {
-      const first = failuresOf(outcome)[0];
-      return fail(`while soaking: ${first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded'}`, outcome);
-    }
+    if (!outcome.ok) return fail(`while soaking: ${firstFailure(outcome)}`, outcome);
   }
   for (const row of rows.values()) if (row.verdict === 'not reached') row.verdict = 'ready';
   return finish(base);

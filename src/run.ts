@@ -82,10 +82,14 @@ async function janitorCommand({ kubectl, gh, reporter }: Edges): Promise<Command
 async function deployCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, { kubectl, gh, reporter }: Edges): Promise<CommandResult> {
   const sha = ctx.headSha ?? ctx.sha ?? '';
   const pr = inputs.preview;
-  const deploymentId = gh && pr !== undefined && !inputs.dryRun ? await announce(gh, pr, sha, reporter) : undefined;
+  let deploymentId: number | undefined;
+  // The PR hears of the preview once its inputs and manifests are known to be good.
+  const validated = async () => {
+    if (gh && pr !== undefined && !inputs.dryRun) deploymentId = await announce(gh, pr, sha, reporter);
+  };
   let result: RunResult;
   try {
-    result = await deploy(inputs, ctx, { kubectl, docker, reporter });
+    result = await deploy(inputs, ctx, { kubectl, docker, reporter }, { validated });
   } catch (err) {
     if (gh && deploymentId !== undefined) {
       await conclude(gh, pr!, sha, deploymentId, { status: 'failed', rolledBack: false, failureReason: (err as Error).message, rows: [], diagnoses: [], rollback: [] });

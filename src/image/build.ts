@@ -63,6 +63,10 @@ export async function login(d: Docker, registry: string, username: string, passw
   if (r.code !== 0) throw new Error(`docker login ${registry} failed: ${r.stderr.trim()}`);
 }
 
+export async function logout(d: Docker, registry: string): Promise<void> {
+  await d.run(['logout', registry]);
+}
+
 /** Pushes, retrying transient registry errors a bounded number of times with growing pauses. */
 export async function push(d: Docker, tagged: string, log: (line: string) => void, attempts = 3, pauseMs = 2000): Promise<void> {
   for (let i = 1; ; i++) {

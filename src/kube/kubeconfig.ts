@@ -15,6 +15,7 @@ export function writeKubeconfig(content: string, tmpRoot = process.env.RUNNER_TE
 
 /** Lines worth masking in the log: every credential-looking value of the kubeconfig. */
 export function secretLines(content: string): string[] {
-  const values = [...content.matchAll(/(?:client-key-data|client-certificate-data|token|password)\s*:\s*["']?([^\s,}"']+)/g)].map((m) => m[1]);
-  return values.filter((v) => v.length > 8);
+  // YAML or JSON keys, quoted or not; exec plugins' env values are covered by the whole-file mask.
+  const key = /["']?(?:client-key-data|client-certificate-data|client-secret|token|id-token|refresh-token|password|secret)["']?\s*:\s*["']?([^\s,}"']+)/g;
+  return [...new Set([...content.matchAll(key)].map((m) => m[1]))].filter((v) => v.length >= 4);
 }

@@ -64,7 +64,11 @@ export class Kubectl {
       }
     });
     child.stderr.resume();
-    const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 0)));
+    const done = new Promise<number>((resolve) => {
+      child.on('close', (code) => resolve(code ?? 0));
+      // A kubectl that cannot start ends the stream like a closed watch: the caller lists again.
+      child.on('error', () => resolve(127));
+    });
     return { stop: () => child.kill('SIGTERM'), done };
   }
 }

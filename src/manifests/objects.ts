@@ -27,3 +27,7 @@ export const ROLLABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as cons
 
 export const objectId = (o: Pick<KubeObject, 'kind' | 'metadata'>) =>
   `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+
+/** Whether `o` is owned (controlled) by the object with `uid`. */
+export const ownedBy = (o: Pick<KubeObject, 'metadata'>, uid: string | undefined) =>
+  ((o.metadata.ownerReferences as { uid: string }[] | undefined) ?? []).some((r) => r.uid === uid);

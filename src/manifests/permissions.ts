@@ -71,12 +71,14 @@ export function requiredPermissions(objects: KubeObject[], namespaceExists: bool
   for (const r of ['pods', 'events']) add('list', r);
   add('watch', 'pods');
   add('get', 'pods/log');
-  if (kinds.has('Deployment')) for (const v of ['list', 'watch']) add(v, 'replicasets.apps'), add(v, 'deployments.apps');
-  if (kinds.has('StatefulSet')) {
-    for (const v of ['list', 'watch']) add(v, 'statefulsets.apps');
-    // Rolling a StatefulSet back reads its history and deletes pods stuck on the bad revision.
-    add('list', 'controllerrevisions.apps');
-    add('delete', 'pods');
+  for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
+    if (!kinds.has(kind)) continue;
+    for (const v of ['get', 'list', 'watch']) add(v, RESOURCES[kind]);
   }
+  if (kinds.has('Deployment')) for (const v of ['list', 'watch']) add(v, 'replicasets.apps');
+  // StatefulSet and DaemonSet history lives in ControllerRevisions; a StatefulSet rollback also
+  // deletes the pods stuck on the bad revision.
+  if (kinds.has('StatefulSet') || kinds.has('DaemonSet')) add('list', 'controllerrevisions.apps');
+  if (kinds.has('StatefulSet')) add('delete', 'pods');
   return out;
 }

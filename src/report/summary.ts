@@ -71,7 +71,10 @@ export function summaryMarkdown(r: RunResult): string {
   }
   if (r.rollback.length) {
     lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
-    lines.push('The database schema stays migrated: a rollback never runs down-migrations.', '');
+    lines.push(
+      'The database schema stays migrated: a rollback never runs down-migrations. Only pod templates have revisions: ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied.',
+      '',
+    );
   }
   return lines.join('\n');
 }

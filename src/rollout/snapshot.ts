@@ -1,34 +1,39 @@
 // What ran before: the live revision of every workload about to change, recorded before anything
 // is applied, so a rollback returns to exactly that revision and never guesses.
 import type { Kubectl } from '../kube/kubectl.js';
-import type { KubeObject } from '../manifests/objects.js';
+import { ownedBy, type KubeObject } from '../manifests/objects.js';
 
 export type Snapshot = {
   kind: string;
   name: string;
-  namespace: string;
   /** False on a first install: there is nothing to return to. */
   existed: boolean;
   /** The revision number `kubectl rollout undo --to-revision` takes; undefined when it has none. */
   revision?: number;
-  /** The image(s) of that revision, for the report. */
-  images: string[];
+  /** metadata.generation: it moves with every spec change, before any controller has acted. */
+  generation?: number;
 };
 
 const REVISION = 'deployment.kubernetes.io/revision';
 
+export const workloadId = (w: { kind: string; name: string }) => `${w.kind}/${w.name}`;
+
 export const imagesOf = (o: KubeObject) =>
   [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c: any) => `${c.name}=${c.image}`);
 
-/** The revision number of a live workload, read the way `kubectl rollout history` does. */
+/**
+ * The revision number of a live workload, read the way `kubectl rollout history` does; undefined
+ * when there is no history to return to (revisionHistoryLimit 0 keeps none).
+ */
 export function liveRevision(obj: KubeObject, controllerRevisions: KubeObject[]): number | undefined {
+  if (obj.spec?.revisionHistoryLimit === 0) return undefined;
   if (obj.kind === 'Deployment') {
     const r = Number(obj.metadata.annotations?.[REVISION]);
     return Number.isFinite(r) && r > 0 ? r : undefined;
   }
   // StatefulSets and DaemonSets keep history in ControllerRevisions; the current one's name is in status.
   const current = obj.kind === 'StatefulSet' ? obj.status?.updateRevision : undefined;
-  const owned = controllerRevisions.filter((cr) => ((cr.metadata.ownerReferences as any[]) ?? []).some((r) => r.uid === obj.metadata.uid));
+  const owned = controllerRevisions.filter((cr) => ownedBy(cr, obj.metadata.uid as string));
   if (current) return owned.find((cr) => cr.metadata.name === current)?.revision as number | undefined;
   return owned.reduce<number | undefined>((max, cr) => Math.max(max ?? 0, cr.revision as number), undefined);
 }
@@ -42,19 +47,18 @@ export async function controllerRevisions(kubectl: Kubectl, namespace: string): 
   return (await kubectl.json(['get', 'controllerrevisions', '-n', namespace])).items;
 }
 
-export async function snapshot(kubectl: Kubectl, namespace: string, workloads: KubeObject[]): Promise<Snapshot[]> {
-  const needsHistory = workloads.some((w) => w.kind !== 'Deployment');
-  const history = needsHistory ? await controllerRevisions(kubectl, namespace).catch(() => []) : [];
+/** The live state of each workload: before the apply, and again when deciding a rollback. */
+export async function snapshot(kubectl: Kubectl, namespace: string, workloads: { kind: string; name: string }[]): Promise<Snapshot[]> {
+  const history = workloads.some((w) => w.kind !== 'Deployment') ? await controllerRevisions(kubectl, namespace) : [];
   const out: Snapshot[] = [];
   for (const w of workloads) {
-    const live = await readLive(kubectl, namespace, w.kind, w.metadata.name);
+    const live = await readLive(kubectl, namespace, w.kind, w.name);
     out.push({
       kind: w.kind,
-      name: w.metadata.name,
-      namespace,
+      name: w.name,
       existed: !!live,
       revision: live ? liveRevision(live, history) : undefined,
-      images: live ? imagesOf(live) : [],
+      generation: live?.metadata.generation as number | undefined,
     });
   }
   return out;

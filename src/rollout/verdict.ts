@@ -1,6 +1,6 @@
 // Rollout status as a pure function of the objects: what `kubectl rollout status` requires for
 // success, plus the pod signals that mean a release will never become healthy.
-import type { KubeObject } from '../manifests/objects.js';
+import { ownedBy, type KubeObject } from '../manifests/objects.js';
 
 export type PodFailure = {
   pod: string;
@@ -54,7 +54,7 @@ function containerFailure(pod: KubeObject, cs: any, init: boolean, opts: Verdict
   if (init && (terminated?.exitCode ?? 0) !== 0) {
     return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: false };
   }
-  // A migration that failed once and then completed (the database was not up yet) is fine.
+  // An init container that failed before and has since completed (state terminated, exit 0) is fine.
   if (init && last && last.exitCode !== 0 && !terminated) {
     return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(last)}, ${waiting?.reason ?? 'restarting'}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: true };
   }
@@ -107,7 +107,6 @@ export function podFailures(pod: KubeObject, opts: VerdictOptions): PodFailure[]
 export const isPodReady = (pod: KubeObject) =>
   !pod.metadata.deletionTimestamp && (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
 
-const ownedBy = (o: KubeObject, uid: string) => ((o.metadata.ownerReferences as any[]) ?? []).some((r) => r.uid === uid);
 
 /** The ReplicaSet of the Deployment's current revision, the only one whose pods are judged. */
 export function newReplicaSet(deployment: KubeObject, replicaSets: KubeObject[]): KubeObject | undefined {
@@ -184,12 +183,17 @@ export function statefulSetVerdict(s: KubeObject, pods: KubeObject[], opts: Verd
   return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
 }
 
+/** A DaemonSet's new pods carry the generation of the template they were made from. */
+export function newDaemonSetPods(ds: KubeObject, pods: KubeObject[]): KubeObject[] {
+  return pods.filter((p) => ownedBy(p, ds.metadata.uid as string) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
+}
+
 export function daemonSetVerdict(ds: KubeObject, pods: KubeObject[], opts: VerdictOptions): Verdict {
   const status = ds.status ?? {};
   if ((status.observedGeneration ?? 0) < (ds.metadata.generation as number)) {
     return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
   }
-  const mine = pods.filter((p) => ownedBy(p, ds.metadata.uid as string));
+  const mine = newDaemonSetPods(ds, pods);
   const failures = mine.flatMap((p) => podFailures(p, opts));
   if (failures.length) return failed(failures);
   const want = status.desiredNumberScheduled ?? 0;

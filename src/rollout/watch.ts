@@ -7,6 +7,7 @@ import {
   DEFAULT_VERDICT_OPTIONS,
   deploymentVerdict,
   isPodReady,
+  newDaemonSetPods,
   newDeploymentPods,
   newStatefulSetPods,
   PodFailure,
@@ -46,7 +47,7 @@ function podsOf(t: Target, cache: Cache): KubeObject[] {
   if (!obj) return [];
   if (t.kind === 'Deployment') return newDeploymentPods(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods);
   if (t.kind === 'StatefulSet') return newStatefulSetPods(obj, pods);
-  return pods.filter((p) => ((p.metadata.ownerReferences as any[]) ?? []).some((r) => r.uid === obj.metadata.uid));
+  return newDaemonSetPods(obj, pods);
 }
 
 export function judge(t: Target, cache: Cache, now: number): Verdict {
@@ -77,7 +78,10 @@ function soakFailures(t: Target, before: Map<string, PodHealth>, cache: Cache): 
   const out: PodFailure[] = [];
   for (const [pod, now] of health(t, cache)) {
     const was = before.get(pod);
-    if (!was) continue;
+    if (!was) {
+      before.set(pod, now);
+      continue;
+    }
     // A crash shows first as lost readiness with the container gone, then as a restart.
     if (now.restarts > was.restarts || (now.exited && !was.exited)) {
       const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
@@ -97,6 +101,7 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
   let finished = false;
   let soakStart: number | undefined;
   let soakBaseline: Map<string, Map<string, PodHealth>> | undefined;
+  let stopReopening = () => {};
 
   return new Promise<Outcome>((resolve) => {
     const finish = (ok: boolean, verdicts: Map<string, Verdict>, cause?: Outcome['cause']) => {
@@ -105,6 +110,7 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
       clearTimeout(deadline);
       clearTimeout(soakTimer);
       clearInterval(ticker);
+      stopReopening();
       streams.forEach((s) => s.stop());
       let firstDoomedPodAt: number | undefined;
       for (const t of targets) {
@@ -118,7 +124,7 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
     };
 
     const evaluate = () => {
-      if (finished) return;
+      if (finished || loaded.size < kinds.length) return;
       const now = Date.now();
       const verdicts = new Map(targets.map((t) => [targetId(t), judge(t, cache, now)] as const));
       for (const t of targets) {
@@ -173,24 +179,42 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
     // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
     const ticker = setInterval(evaluate, 1000);
 
-    for (const kind of kinds) {
-      const apiPath = `/${RESOURCES[kind].replace('NS', namespace)}?watch=1`;
-      const open = () => {
-        const stream = kubectl.watch(apiPath, (e) => {
-          if (e.type === 'ERROR') return;
-          const byName = cache.get(kind) ?? new Map<string, KubeObject>();
-          cache.set(kind, byName);
-          if (e.type === 'DELETED') byName.delete(e.object.metadata.name);
-          else byName.set(e.object.metadata.name, e.object);
-          evaluate();
-        });
-        streams.push(stream);
-        // The server ends watches after a while: open again until the rollout is decided.
-        void stream.done.then(() => {
-          if (!finished) setTimeout(open, 200);
-        });
-      };
-      open();
-    }
+    // List, then watch from that list's resourceVersion, per kind: the cache is complete before
+    // anything is judged, and a reopened watch starts from a fresh list (no stale objects).
+    const loaded = new Set<string>();
+    const reopen = new Set<NodeJS.Timeout>();
+    const open = async (kind: string): Promise<void> => {
+      if (finished) return;
+      const base = `/${RESOURCES[kind].replace('NS', namespace)}`;
+      let list: { metadata: { resourceVersion: string }; items: KubeObject[] };
+      try {
+        list = await kubectl.raw(base);
+      } catch (err) {
+        opts.log(`listing ${kind}s failed: ${(err as Error).message.split('\n')[0]}; retrying`);
+        const t = setTimeout(() => void open(kind), 1000);
+        reopen.add(t);
+        return;
+      }
+      if (finished) return;
+      cache.set(kind, new Map(list.items.map((o) => [o.metadata.name, o])));
+      loaded.add(kind);
+      const stream = kubectl.watch(`${base}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
+        if (e.type === 'ERROR') return;
+        const byName = cache.get(kind)!;
+        if (e.type === 'DELETED') byName.delete(e.object.metadata.name);
+        else byName.set(e.object.metadata.name, e.object);
+        evaluate();
+      });
+      streams.push(stream);
+      // The server ends watches after a while: list and watch again until the rollout is decided.
+      void stream.done.then(() => {
+        if (finished) return;
+        const t = setTimeout(() => void open(kind), 200);
+        reopen.add(t);
+      });
+      evaluate();
+    };
+    stopReopening = () => reopen.forEach((t) => clearTimeout(t));
+    for (const kind of kinds) void open(kind);
   });
 }

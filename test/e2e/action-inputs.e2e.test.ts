@@ -71,6 +71,7 @@ const cases: [string, Record<string, string>, RegExp][] = [
   ['a registry password without a user', { 'registry-password': 'hunter2-secret' }, /registry-username/],
   ['a kubectl-version that is no version', { 'kubectl-version': 'latest' }, /input 'kubectl-version'/],
   ['an image no manifest names', { image: `${REGISTRY}/some-other-app` }, /no container image in the manifests names/],
+  ['an object outside the target namespace', { manifests: path.join(REPO, 'test', 'fixtures', 'bad', 'two-namespaces.yaml'), namespace: '' }, /two-namespaces\.yaml: Deployment\/team-b\/backend: is in namespace 'team-b', not 'team-a'/],
   ['a cluster that does not answer', { kubeconfig: '@unreachable' }, /input 'kubeconfig': the cluster does not answer/],
 ];
 

@@ -164,3 +164,14 @@ describe('resourceOf', () => {
     expect(resourceOf({ apiVersion: 'v1', kind: 'ReplicationController' })).toBe('replicationcontrollers');
   });
 });
+
+describe('secretLines: the kubeconfig values masked one by one', () => {
+  test('YAML and JSON kubeconfigs, quoted or not', async () => {
+    const { secretLines } = await import('../../src/kube/kubeconfig.js');
+    const yaml = 'users:\n- name: u\n  user:\n    token: abcd1234efgh\n    client-key-data: LS0tS0VZ\n';
+    expect(secretLines(yaml).sort()).toEqual(['LS0tS0VZ', 'abcd1234efgh']);
+    const json = JSON.stringify({ users: [{ name: 'u', user: { token: 'tok-json-1', password: 'pw12' } }] });
+    expect(secretLines(json).sort()).toEqual(['pw12', 'tok-json-1']);
+    expect(secretLines('clusters: [{cluster: {server: https://x}}]')).toEqual([]);
+  });
+});

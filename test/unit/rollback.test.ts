@@ -24,10 +24,9 @@ const annotatedRevision = (d: KubeObject) => Number(d.metadata.annotations![REVI
 const snapshotOf = (live: KubeObject | undefined, history: KubeObject[] = [], kind = live?.kind ?? 'Deployment', name = live?.metadata.name ?? 'backend'): Snapshot => ({
   kind,
   name,
-  namespace: 'medaudit',
   existed: !!live,
   revision: live ? liveRevision(live, history) : undefined,
-  images: live ? imagesOf(live) : [],
+  generation: live?.metadata.generation as number | undefined,
 });
 
 describe('liveRevision and imagesOf on captured objects', () => {
@@ -94,44 +93,45 @@ describe('planRollback', () => {
   const before = [snapshotOf(healthy.deployment), snapshotOf(stsBefore.statefulSet, stsBefore.controllerRevisions)];
 
   test('undoes each workload whose revision moved, to exactly the recorded revision', () => {
-    const after = new Map([
-      ['Deployment/backend', liveRevision(crash.deployment, [])],
-      ['StatefulSet/db', liveRevision(stsAfter.statefulSet, stsAfter.controllerRevisions)],
-    ]);
+    const after = [snapshotOf(crash.deployment), snapshotOf(stsAfter.statefulSet, stsAfter.controllerRevisions)];
     expect(planRollback(before, after)).toEqual([
       { action: 'undo', kind: 'Deployment', name: 'backend', toRevision: annotatedRevision(healthy.deployment), fromRevision: annotatedRevision(crash.deployment) },
       { action: 'undo', kind: 'StatefulSet', name: 'db', toRevision: 1, fromRevision: 2 },
     ]);
   });
 
-  test('keeps a workload still on its revision (a config-only deploy, or one not reached)', () => {
+  test('keeps a workload still on its revision and generation (a config-only deploy, or one not reached)', () => {
     const revision = annotatedRevision(healthy.deployment);
-    const after = new Map([
-      ['Deployment/backend', revision],
-      ['StatefulSet/db', liveRevision(stsAfter.statefulSet, stsAfter.controllerRevisions)],
-    ]);
+    const after = [snapshotOf(healthy.deployment), snapshotOf(stsAfter.statefulSet, stsAfter.controllerRevisions)];
     const plan = planRollback(before, after);
     expect(plan[0]).toEqual({ action: 'keep', kind: 'Deployment', name: 'backend', reason: `still on revision ${revision}` });
     expect(plan[1]).toMatchObject({ action: 'undo', name: 'db', toRevision: 1 });
   });
 
+  test('undoes a workload whose spec moved before its controller made a new revision', () => {
+    const applied = structuredClone(healthy.deployment);
+    applied.metadata.generation = (applied.metadata.generation as number) + 1;
+    const plan = planRollback([before[0]], [snapshotOf(applied)]);
+    expect(plan).toEqual([{ action: 'undo', kind: 'Deployment', name: 'backend', toRevision: annotatedRevision(healthy.deployment), fromRevision: annotatedRevision(healthy.deployment) }]);
+  });
+
   test('leaves what did not exist before: a first install has nothing to return to', () => {
-    const plan = planRollback([snapshotOf(undefined)], new Map([['Deployment/backend', 1]]));
+    const plan = planRollback([snapshotOf(undefined)], [snapshotOf(healthy.deployment)]);
     expect(plan).toEqual([{ action: 'leave', kind: 'Deployment', name: 'backend', reason: expect.stringContaining('first install') }]);
   });
 
-  test('keeps, with a reason, a workload that had no known revision', () => {
-    const d = load<DeploymentFixture>('healthy-complete').deployment;
-    delete d.metadata.annotations![REVISION];
+  test('keeps, with a reason, a workload that had no revision history (revisionHistoryLimit 0)', () => {
+    const d = structuredClone(healthy.deployment);
+    d.spec.revisionHistoryLimit = 0;
     const snap = snapshotOf(d);
     expect(snap).toMatchObject({ existed: true, revision: undefined });
-    expect(planRollback([snap], new Map([['Deployment/backend', 7]]))).toEqual([
-      { action: 'keep', kind: 'Deployment', name: 'backend', reason: expect.stringContaining('no recorded revision') },
+    expect(planRollback([snap], [snapshotOf(crash.deployment)])).toEqual([
+      { action: 'keep', kind: 'Deployment', name: 'backend', reason: expect.stringContaining('revisionHistoryLimit 0') },
     ]);
   });
 
-  test('a workload missing from the after map is undone from an unknown revision', () => {
-    expect(planRollback([before[0]], new Map())).toEqual([
+  test('a workload gone since the snapshot is undone from an unknown revision', () => {
+    expect(planRollback([before[0]], [])).toEqual([
       { action: 'undo', kind: 'Deployment', name: 'backend', toRevision: annotatedRevision(healthy.deployment), fromRevision: undefined },
     ]);
   });
@@ -222,7 +222,8 @@ describe('explain and summaryMarkdown', () => {
     expect(lines).toContain('### Rollback');
     expect(lines).toContain('- Deployment/backend: revision 3 → 2');
     expect(lines).toContain('- StatefulSet/postgres: unchanged (still on revision 1)');
-    expect(lines).toContain(SCHEMA);
+    expect(lines.some((l) => l.startsWith(SCHEMA))).toBe(true);
+    expect(md).toContain('ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied');
     expect(md.indexOf('### Rollback')).toBeLessThan(md.indexOf(SCHEMA));
   });
 
