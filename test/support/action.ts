@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { clusterEnv, REPO } from './cluster.js';
 
-export type ActionRun = { code: number; log: string; outputs: Record<string, string>; summary: string; ms: number };
+export type ActionRun = { code: number; log: string; outputs: Record<string, string>; summary: string; ms: number; runnerTemp: string };
 
 /** The Node that runs the bundle: MEDAUDIT_NODE if set, else this one. */
 export const NODE = process.env.MEDAUDIT_NODE || process.execPath;
@@ -77,6 +77,7 @@ export function runAction(
         outputs: parseOutputFile(readFileSync(outputFile, 'utf8')),
         summary: readFileSync(summaryFile, 'utf8'),
         ms: Date.now() - started,
+        runnerTemp: tmp,
       }),
     );
   });
