@@ -38198,7 +38198,6 @@ function soakFailures(t, before, cache) {
     return out;
 }
 function watchRollout(kubectl, namespace, targets, opts) {
-    const started = Date.now();
     const cache = new Map();
     const kinds = [...new Set([...targets.map((t) => t.kind), 'Pod', ...(targets.some((t) => t.kind === 'Deployment') ? ['ReplicaSet'] : [])])];
     const last = new Map();
@@ -38227,7 +38226,7 @@ function watchRollout(kubectl, namespace, targets, opts) {
                         firstDoomedPodAt = at;
                 }
             }
-            resolve({ ok, verdicts, cause, firstDoomedPodAt, elapsedMs: Date.now() - started });
+            resolve({ ok, verdicts, cause, firstDoomedPodAt });
         };
         const evaluate = () => {
             if (finished || loaded.size < kinds.length)
@@ -38399,9 +38398,10 @@ async function prepare(inputs, ctx, tools) {
         objects = setNamespace(objects, inputs.namespace);
     }
     validateObjects(objects);
+    const plain = objects.map(stripSource);
     // The image must name a container before anything is built: substitute into a throwaway copy.
     const ref = parseImageReference(inputs.image);
-    substituteImage(objects.map(stripSource), ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
+    substituteImage(plain, ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
     const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : (inputs.namespace ?? manifestNamespace(objects));
     if (!namespace) {
         throw new InputError('namespace', 'the manifests name no single namespace; set the namespace input');
@@ -38422,7 +38422,7 @@ async function prepare(inputs, ctx, tools) {
     // (a namespace that does not exist yet cannot take a dry run of its contents).
     if (namespaceExists) {
         try {
-            await apply(kubectl, namespace, objects.map(stripSource), inputs.fieldManager, true);
+            await apply(kubectl, namespace, plain, inputs.fieldManager, true);
         }
         catch (err) {
             if (err instanceof KubectlError)
@@ -38430,7 +38430,7 @@ async function prepare(inputs, ctx, tools) {
             throw err;
         }
     }
-    return { objects, namespace, namespaceExists };
+    return { objects, namespace };
 }
 // ---- 2. build and push ----
 async function release(inputs, ctx, tools) {
@@ -38489,20 +38489,28 @@ function pipeline_render(objects, rel, ctx) {
     return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
 }
 // ---- 4. apply ----
+/** What `kubectl apply` and `kubectl diff` read on stdin: the objects as one v1 List. */
+const asList = (objects) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
+/** kubectl's arguments for a server-side apply (or diff) of that List into the namespace. */
+const serverSide = (verb, namespace, fieldManager) => [
+    verb,
+    '--server-side',
+    `--field-manager=${fieldManager}`,
+    '--force-conflicts',
+    '-n',
+    namespace,
+    '-f',
+    '-',
+];
 async function apply(kubectl, namespace, objects, fieldManager, dryRun = false) {
-    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-    const args = ['apply', '--server-side', `--field-manager=${fieldManager}`, '--force-conflicts', '-n', namespace, '-f', '-'];
-    const r = await kubectl.run(dryRun ? [...args, '--dry-run=server'] : args, { input: list });
+    const args = serverSide('apply', namespace, fieldManager);
+    const r = await kubectl.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
     return r.stdout.trim();
 }
 async function dryRun(tools, namespace, objects, fieldManager) {
     const { kubectl, reporter } = tools;
     await reporter.group('server-side dry run', async () => reporter.info(await apply(kubectl, namespace, objects, fieldManager, true)));
-    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-    const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${fieldManager}`, '--force-conflicts', '-n', namespace, '-f', '-'], {
-        input: list,
-        allowFailure: true,
-    });
+    const diff = await kubectl.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
     // kubectl diff exits 1 when there are differences and above 1 on errors.
     if (diff.code > 1)
         throw new Error(`kubectl diff failed: ${diff.stderr.trim()}`);
@@ -43960,7 +43968,6 @@ async function main() {
         sha: process.env.GITHUB_SHA,
         runId: process.env.GITHUB_RUN_ID,
         repositoryUrl: process.env.GITHUB_REPOSITORY ? `${server}/${process.env.GITHUB_REPOSITORY}` : undefined,
-        actor: process.env.GITHUB_ACTOR,
         repository: process.env.GITHUB_REPOSITORY,
         headSha: pullRequestHead(),
     }, githubReporter);

@@ -5,7 +5,8 @@
 //      same objects followed by `kubectl rollout status` of each workload.
 import { spawnSync } from 'node:child_process';
 import YAML from 'yaml';
-import { clusterEnv, kubectl, kubectlJson, REGISTRY, REPO, createAppNamespace, uniqueNamespace } from '../test/support/cluster.js';
+import { renderKustomize } from '../test/support/manifests.js';
+import { clusterEnv, kubectl, kubectlJson, REGISTRY, createAppNamespace, uniqueNamespace } from '../test/support/cluster.js';
 import { runAction, sampleWorkspace } from '../test/support/action.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
@@ -27,8 +28,7 @@ function rolloutStatus(ns: string, resource: string, timeout: string): { ms: num
 
 /** k8s/ rendered, moved to `ns`, with the image set: what a hand-written pipeline would apply. */
 function renderedFor(ns: string, image: string): string {
-  const text = spawnSync('kubectl', ['kustomize', `${REPO}/k8s`], { env: clusterEnv(), encoding: 'utf8' }).stdout;
-  const docs = YAML.parseAllDocuments(text).map((d) => d.toJS());
+  const docs = renderKustomize('k8s');
   for (const o of docs) {
     if (o.kind === 'Namespace') o.metadata.name = ns;
     else o.metadata.namespace = ns;

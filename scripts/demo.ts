@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   console.log(`deployed      ${good.outputs.image}  (backend revision ${goodRevision}, ${(good.ms / 1000).toFixed(0)} s)`);
   console.log(`then failed   ${bad.outputs.image || '(not built)'}`);
   console.log(`why           ${bad.outputs['failure-reason']}`);
-  console.log(`detected      ${detected ?? '?'} s after the first pod of the broken release started (kubectl rollout status would wait progressDeadlineSeconds: 300 s)`);
+  console.log(`detected      ${detected ?? '?'} s after the first pod of the broken release started (kubectl rollout status would wait progressDeadlineSeconds: ${live.spec.progressDeadlineSeconds} s)`);
   console.log(`rolled back   status=${bad.outputs.status}; backend runs ${live.spec.template.spec.containers[0].image}`);
   console.log(`              ${live.spec.template.spec.containers[0].image === good.outputs.image ? 'the exact image of release 1' : 'NOT the image of release 1'}, ${live.status.readyReplicas}/${live.status.replicas} pods ready`);
   console.log('\nthe cluster keeps running. look:  source .cluster/env && kubectl get pods -n medaudit');

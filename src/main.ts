@@ -24,7 +24,6 @@ async function main(): Promise<void> {
       sha: process.env.GITHUB_SHA,
       runId: process.env.GITHUB_RUN_ID,
       repositoryUrl: process.env.GITHUB_REPOSITORY ? `${server}/${process.env.GITHUB_REPOSITORY}` : undefined,
-      actor: process.env.GITHUB_ACTOR,
       repository: process.env.GITHUB_REPOSITORY,
       headSha: pullRequestHead(),
     },

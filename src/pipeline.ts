@@ -33,13 +33,12 @@ export type RunContext = {
   repository?: string;
   runId?: string;
   repositoryUrl?: string;
-  actor?: string;
 };
 
 export type Tools = { kubectl: Kubectl; docker: docker.Docker; reporter: Reporter };
 
 type Release = { ref: ImageReference; pinned: string; digest?: string };
-type Prepared = { objects: SourcedObject[]; namespace: string; namespaceExists: boolean };
+type Prepared = { objects: SourcedObject[]; namespace: string };
 
 // ---- 1. validate ----
 
@@ -79,9 +78,10 @@ async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<P
     objects = setNamespace(objects, inputs.namespace) as SourcedObject[];
   }
   validateObjects(objects);
+  const plain = objects.map(stripSource) as KubeObject[];
   // The image must name a container before anything is built: substitute into a throwaway copy.
   const ref = parseImageReference(inputs.image);
-  substituteImage(objects.map(stripSource) as KubeObject[], ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
+  substituteImage(plain, ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
   const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : (inputs.namespace ?? manifestNamespace(objects));
   if (!namespace) {
     throw new InputError('namespace', 'the manifests name no single namespace; set the namespace input');
@@ -101,13 +101,13 @@ async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<P
   // (a namespace that does not exist yet cannot take a dry run of its contents).
   if (namespaceExists) {
     try {
-      await apply(kubectl, namespace, objects.map(stripSource) as KubeObject[], inputs.fieldManager, true);
+      await apply(kubectl, namespace, plain, inputs.fieldManager, true);
     } catch (err) {
       if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${(err.result.stderr || err.result.stdout).trim()}`);
       throw err;
     }
   }
-  return { objects, namespace, namespaceExists };
+  return { objects, namespace };
 }
 
 // ---- 2. build and push ----
@@ -171,21 +171,31 @@ function render(objects: SourcedObject[], rel: Release, ctx: RunContext): { obje
 
 // ---- 4. apply ----
 
+/** What `kubectl apply` and `kubectl diff` read on stdin: the objects as one v1 List. */
+const asList = (objects: KubeObject[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
+
+/** kubectl's arguments for a server-side apply (or diff) of that List into the namespace. */
+const serverSide = (verb: 'apply' | 'diff', namespace: string, fieldManager: string) => [
+  verb,
+  '--server-side',
+  `--field-manager=${fieldManager}`,
+  '--force-conflicts',
+  '-n',
+  namespace,
+  '-f',
+  '-',
+];
+
 async function apply(kubectl: Kubectl, namespace: string, objects: KubeObject[], fieldManager: string, dryRun = false): Promise<string> {
-  const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-  const args = ['apply', '--server-side', `--field-manager=${fieldManager}`, '--force-conflicts', '-n', namespace, '-f', '-'];
-  const r = await kubectl.run(dryRun ? [...args, '--dry-run=server'] : args, { input: list });
+  const args = serverSide('apply', namespace, fieldManager);
+  const r = await kubectl.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
   return r.stdout.trim();
 }
 
 async function dryRun(tools: Tools, namespace: string, objects: KubeObject[], fieldManager: string): Promise<void> {
   const { kubectl, reporter } = tools;
   await reporter.group('server-side dry run', async () => reporter.info(await apply(kubectl, namespace, objects, fieldManager, true)));
-  const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-  const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${fieldManager}`, '--force-conflicts', '-n', namespace, '-f', '-'], {
-    input: list,
-    allowFailure: true,
-  });
+  const diff = await kubectl.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
   // kubectl diff exits 1 when there are differences and above 1 on errors.
   if (diff.code > 1) throw new Error(`kubectl diff failed: ${diff.stderr.trim()}`);
   await reporter.group('diff against the cluster', async () => reporter.info(diff.stdout.trim() || 'no changes'));

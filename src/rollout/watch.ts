@@ -24,7 +24,6 @@ export type Outcome = {
   cause?: 'failure' | 'timeout' | 'soak';
   /** When the earliest pod of a failing workload was created: how long the doomed release ran. */
   firstDoomedPodAt?: number;
-  elapsedMs: number;
 };
 export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void };
 
@@ -93,7 +92,6 @@ function soakFailures(t: Target, before: Map<string, PodHealth>, cache: Cache): 
 }
 
 export function watchRollout(kubectl: Kubectl, namespace: string, targets: Target[], opts: WatchOptions): Promise<Outcome> {
-  const started = Date.now();
   const cache: Cache = new Map();
   const kinds = [...new Set([...targets.map((t) => t.kind), 'Pod', ...(targets.some((t) => t.kind === 'Deployment') ? ['ReplicaSet'] : [])])];
   const last = new Map<string, string>();
@@ -120,7 +118,7 @@ export function watchRollout(kubectl: Kubectl, namespace: string, targets: Targe
           if (!firstDoomedPodAt || at < firstDoomedPodAt) firstDoomedPodAt = at;
         }
       }
-      resolve({ ok, verdicts, cause, firstDoomedPodAt, elapsedMs: Date.now() - started });
+      resolve({ ok, verdicts, cause, firstDoomedPodAt });
     };
 
     const evaluate = () => {

@@ -55,7 +55,7 @@ const getPod = (name: string) => kubectlJson(['get', 'pod', name, '-n', ns]);
 const condition = (p: any, type: string) => p.status.conditions.find((c: any) => c.type === type);
 const events = (name: string) => (kubectlJson(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`]).items as any[]).map((e) => ({ reason: e.reason, type: e.type, message: e.message, count: e.count }));
 
-/** Waits on a pod until `check` holds, by kubectl's own watch of a JSONPath-free condition. */
+/** Reads until `check` holds, twice a second: these states have no condition `kubectl wait` could name. */
 async function until<T>(what: string, read: () => T, check: (v: T) => boolean, seconds = 60): Promise<T> {
   const end = Date.now() + seconds * 1000;
   for (;;) {

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
-import { clusterEnv, createAppNamespace, kubectl, kubectlJson, REGISTRY, REPO, tryKubectl, uniqueNamespace } from '../support/cluster.js';
+import { readManifests } from '../support/manifests.js';
+import { clusterEnv, createAppNamespace, kubectl, kubectlJson, REGISTRY, tryKubectl, uniqueNamespace } from '../support/cluster.js';
 import { runAction, sampleWorkspace } from '../support/action.js';
 
 const ns = uniqueNamespace('medaudit-deployer');
@@ -14,7 +14,7 @@ let kubeconfig: string;
 
 /** deployer-rbac.yaml moved to `ns`, as an admin would apply it for that namespace. */
 function deployerRbac(): string {
-  const docs = YAML.parseAllDocuments(readFileSync(path.join(REPO, 'k8s', 'deployer-rbac.yaml'), 'utf8')).map((d) => d.toJS());
+  const docs = readManifests('k8s/deployer-rbac.yaml');
   for (const o of docs) {
     o.metadata.namespace = ns;
     for (const rule of o.rules ?? []) if (rule.resourceNames) rule.resourceNames = rule.resourceNames.map((n: string) => (n === 'medaudit' ? ns : n));

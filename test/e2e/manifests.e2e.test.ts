@@ -12,7 +12,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { clusterEnv, kubectl, kubectlJson, REPO, secretsFromExample, tryKubectl, uniqueNamespace, waitFor } from '../support/cluster.js';
+import { readManifests, renderKustomize } from '../support/manifests.js';
+import { clusterEnv, kubectl, kubectlJson, secretsFromExample, tryKubectl, uniqueNamespace, waitFor } from '../support/cluster.js';
 
 // Rendered manifests are plain JSON-like trees.
 type Manifest = any;
@@ -22,19 +23,6 @@ const created: string[] = [];
 afterAll(() => {
   for (const ns of created) tryKubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
 });
-
-function parseAll(text: string): Manifest[] {
-  return YAML.parseAllDocuments(text)
-    .map((doc) => {
-      if (doc.errors.length > 0) throw doc.errors[0];
-      return doc.toJS() as Manifest;
-    })
-    .filter((obj) => obj !== null && obj !== undefined);
-}
-
-function kustomize(...args: string[]): Manifest[] {
-  return parseAll(kubectl(['kustomize', ...args.map((a) => (a.startsWith('-') ? a : path.join(REPO, a)))]));
-}
 
 function toYaml(objs: Manifest[]): string {
   // YAML 1.1 quoting: kubectl reads 1.1, where a bare yes (redis --appendonly) is a boolean.
@@ -92,7 +80,7 @@ function dryRun(objs: Manifest[], ns: string): void {
 describe('server-side dry-run against the real API server', () => {
   test('the base (kubectl kustomize k8s) is accepted as a whole, without Pod Security warnings', () => {
     const ns = uniqueNamespace('e2e-dry-base');
-    const objs = moveNamespace(kustomize('k8s'), 'medaudit', ns);
+    const objs = moveNamespace(renderKustomize('k8s'), 'medaudit', ns);
     expect(objs.length).toBeGreaterThan(20);
     // The action's kustomization holds no RBAC: the deployer may not write it.
     expect(objs.filter((o) => o.apiVersion.startsWith('rbac.authorization.k8s.io/'))).toEqual([]);
@@ -110,7 +98,7 @@ describe('server-side dry-run against the real API server', () => {
 
   test('the preview overlay is accepted as a whole', () => {
     const ns = uniqueNamespace('e2e-dry-preview');
-    const objs = moveNamespace(kustomize('--load-restrictor=LoadRestrictionsNone', 'k8s/overlays/preview'), 'medaudit-preview', ns);
+    const objs = moveNamespace(renderKustomize('k8s/overlays/preview', '--load-restrictor=LoadRestrictionsNone'), 'medaudit-preview', ns);
     expect(objs.map(id)).toContain('ResourceQuota/preview-quota');
     createNamespace(objs, ns);
     dryRun(objs, ns);
@@ -122,7 +110,7 @@ describe('a real apply of the base', () => {
   let objs: Manifest[];
 
   beforeAll(() => {
-    objs = moveNamespace(kustomize('k8s'), 'medaudit', ns);
+    objs = moveNamespace(renderKustomize('k8s'), 'medaudit', ns);
     createNamespace(objs, ns);
     // The Secret is applied on its own, before the workloads that read it.
     kubectl(['apply', '--server-side', '-f', '-'], { input: secretsFromExample(ns) });
@@ -182,7 +170,7 @@ describe('a real apply of the base', () => {
 
 describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
   const ns = uniqueNamespace('e2e-deployer');
-  const rendered = () => moveNamespace(kustomize('k8s'), 'medaudit', ns);
+  const rendered = () => moveNamespace(renderKustomize('k8s'), 'medaudit', ns);
   let dir: string;
   let env: Record<string, string>;
 
@@ -194,7 +182,7 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
     const objs = rendered();
     createNamespace(objs, ns);
     // What a cluster admin applies once, on its own.
-    const rbac = moveNamespace(parseAll(readFileSync(path.join(REPO, 'k8s', 'deployer-rbac.yaml'), 'utf8')), 'medaudit', ns);
+    const rbac = moveNamespace(readManifests('k8s/deployer-rbac.yaml'), 'medaudit', ns);
     kubectl(['apply', '--server-side', '-f', '-'], { input: toYaml(rbac) });
     const token = kubectl(['create', 'token', 'medaudit-deployer', '-n', ns, '--duration=10m']).trim();
 
@@ -315,7 +303,7 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
   });
 
   test('is refused RBAC writes, even in its own namespace: why deployer-rbac.yaml is applied by an admin', () => {
-    const rbac = moveNamespace(parseAll(readFileSync(path.join(REPO, 'k8s', 'deployer-rbac.yaml'), 'utf8')), 'medaudit', ns);
+    const rbac = moveNamespace(readManifests('k8s/deployer-rbac.yaml'), 'medaudit', ns);
     const r = asDeployer(['apply', '--server-side', '-f', '-'], toYaml(rbac.filter((o) => o.kind !== 'ServiceAccount')));
     forbidden(r);
     forbidden(asDeployer(['create', 'rolebinding', 'e2e-deployer-probe', '-n', ns, '--clusterrole=admin', `--serviceaccount=${ns}:medaudit-deployer`]));

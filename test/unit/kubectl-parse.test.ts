@@ -1,21 +1,17 @@
 // Reading kubectl's output (several JSON objects printed one after another) and working out what
 // the deploying identity must be allowed to do for the repository manifests.
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { renderKustomize } from '../support/manifests.js';
 import { splitJsonStream } from '../../src/kube/kubectl.js';
 import type { KubeObject } from '../../src/manifests/objects.js';
 import { requiredPermissions, resourceOf } from '../../src/manifests/permissions.js';
 
 const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 
-function render(dir: string): KubeObject[] {
-  const yaml = execFileSync('kubectl', ['kustomize', path.join(repoRoot, dir)], { encoding: 'utf8' });
-  return YAML.parseAllDocuments(yaml).map((doc) => doc.toJS() as KubeObject);
-}
+const render = (dir: string): KubeObject[] => renderKustomize(dir);
 
 /** kubectl prints `-o json` with four spaces and a newline after each object. */
 const printed = (objects: unknown[]) => objects.map((o) => `${JSON.stringify(o, null, 4)}\n`).join('');

@@ -3,11 +3,10 @@
 // network flows and the preview overlay; and the deployer's RBAC, which is
 // applied on its own by an admin and read straight from its file.
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { readManifests, renderKustomize } from '../support/manifests.js';
 
 // Tests run compiled from lib/test/unit/.
 const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -17,27 +16,12 @@ const PREVIEW = path.join(K8S, 'overlays', 'preview');
 // Rendered manifests are plain JSON-like trees; `any` keeps the probing short.
 type Manifest = any;
 
-function parseAll(text: string): Manifest[] {
-  return YAML.parseAllDocuments(text)
-    .map((doc) => {
-      if (doc.errors.length > 0) throw doc.errors[0];
-      return doc.toJS() as Manifest;
-    })
-    .filter((obj) => obj !== null && obj !== undefined);
-}
+const readYaml = (file: string): Manifest[] => readManifests(file);
 
-function kustomize(...args: string[]): Manifest[] {
-  return parseAll(execFileSync('kubectl', ['kustomize', ...args], { cwd: ROOT, encoding: 'utf8' }));
-}
-
-function readYaml(file: string): Manifest[] {
-  return parseAll(readFileSync(file, 'utf8'));
-}
-
-const base = kustomize('k8s');
+const base = renderKustomize('k8s');
 // The overlay sits inside its base, so it lists the base's files one by one;
 // reading files above its own directory needs the relaxed load restrictor.
-const preview = kustomize('--load-restrictor=LoadRestrictionsNone', 'k8s/overlays/preview');
+const preview = renderKustomize('k8s/overlays/preview', '--load-restrictor=LoadRestrictionsNone');
 
 function find(objs: Manifest[], kind: string, name: string): Manifest {
   const hits = objs.filter((o) => o.kind === kind && o.metadata?.name === name);
@@ -489,10 +473,7 @@ describe('workload security', () => {
 describe('deployer RBAC (k8s/deployer-rbac.yaml, applied by an admin)', () => {
   // Read from the file itself: kustomize never renders it.
   const text = readFileSync(path.join(K8S, DEPLOYER_RBAC), 'utf8');
-  const rbac: Manifest[] = YAML.parseAllDocuments(text).map((doc) => {
-    if (doc.errors.length > 0) throw doc.errors[0];
-    return doc.toJS() as Manifest;
-  }).filter((obj) => obj !== null && obj !== undefined);
+  const rbac: Manifest[] = readManifests(path.join(K8S, DEPLOYER_RBAC));
   const role = find(rbac, 'Role', 'medaudit-deployer');
   const APPLY = ['get', 'list', 'watch', 'create', 'patch', 'update'];
   const READ = ['get', 'list', 'watch'];

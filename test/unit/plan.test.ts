@@ -1,17 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { renderKustomize } from '../support/manifests.js';
 import { objectId, type KubeObject } from '../../src/manifests/objects.js';
 import { planPhases, workloadsOf, type Phase } from '../../src/manifests/plan.js';
 
-const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 
-function render(dir: string): KubeObject[] {
-  const yaml = execFileSync('kubectl', ['kustomize', path.join(repoRoot, dir)], { encoding: 'utf8' });
-  return YAML.parseAllDocuments(yaml).map((doc) => doc.toJS() as KubeObject);
-}
+const render = (dir: string): KubeObject[] => renderKustomize(dir);
 
 const summary = (phases: Phase[]) => phases.map(({ name, wait, objects }) => ({ name, wait, objects: objects.map(objectId) }));
 

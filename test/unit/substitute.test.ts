@@ -1,9 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { readManifests, renderKustomize } from '../support/manifests.js';
 import { UserError } from '../../src/errors.js';
 import { parseImageReference, pinImage } from '../../src/image/reference.js';
 import { objectId, type KubeObject } from '../../src/manifests/objects.js';
@@ -16,12 +12,8 @@ import {
   substituteImage,
 } from '../../src/manifests/substitute.js';
 
-const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 
-function render(dir: string): KubeObject[] {
-  const yaml = execFileSync('kubectl', ['kustomize', path.join(repoRoot, dir)], { encoding: 'utf8' });
-  return YAML.parseAllDocuments(yaml).map((doc) => doc.toJS() as KubeObject);
-}
+const render = (dir: string): KubeObject[] => renderKustomize(dir);
 
 const find = (objects: KubeObject[], id: string): any => {
   const found = objects.find((o) => objectId(o) === id);
@@ -251,7 +243,7 @@ describe('omitHpaScaledReplicas', () => {
 describe('setNamespace', () => {
   test('moves every namespaced object and renames the Namespace', () => {
     // The base and the deployer's RBAC, which an admin applies on its own.
-    const rbac = YAML.parseAllDocuments(readFileSync(path.join(repoRoot, 'k8s', 'deployer-rbac.yaml'), 'utf8')).map((d) => d.toJS() as KubeObject);
+    const rbac: KubeObject[] = readManifests('k8s/deployer-rbac.yaml');
     const objects = [...render('k8s'), ...rbac];
     const before = structuredClone(objects);
     const moved = setNamespace(objects, 'medaudit-pr-42');

@@ -1,20 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { readManifests, renderKustomize } from '../support/manifests.js';
 import { ManifestError } from '../../src/errors.js';
 import type { KubeObject, SourcedObject } from '../../src/manifests/objects.js';
 import { findPlaceholders, isDns1123Label, manifestNamespace, validateObjects } from '../../src/manifests/validate.js';
 
-const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 
-const parse = (yaml: string, source: string): SourcedObject[] =>
-  YAML.parseAllDocuments(yaml).map((doc) => ({ ...(doc.toJS() as KubeObject), __source: source }));
+const sourced = (objects: KubeObject[], source: string): SourcedObject[] => objects.map((o) => ({ ...o, __source: source }));
 
-const renderK8s = () => parse(execFileSync('kubectl', ['kustomize', path.join(repoRoot, 'k8s')], { encoding: 'utf8' }), 'k8s');
-const secretsExample = () => parse(readFileSync(path.join(repoRoot, 'k8s/secrets.yaml.example'), 'utf8'), 'k8s/secrets.yaml');
+const renderK8s = () => sourced(renderKustomize('k8s'), 'k8s');
+const secretsExample = () => sourced(readManifests('k8s/secrets.yaml.example'), 'k8s/secrets.yaml');
 
 const configMap = (name: string, extra: Partial<SourcedObject> = {}): SourcedObject => ({
   apiVersion: 'v1',
