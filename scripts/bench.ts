@@ -46,7 +46,9 @@ async function detection(ws: string): Promise<void> {
   if (good.code !== 0) throw new Error(`install failed: ${good.outputs['failure-reason']}`);
   const bad = await runAction({ image: IMAGE, namespace: ns, tag: 'bench-crash', timeout: '15m', 'build-args': 'SIM_BEHAVIOUR=crash' }, { cwd: ws });
   const detected = Number(/Failure detected ([\d.]+) s/.exec(bad.summary)?.[1]);
-  console.log(`    medaudit-deploy: failure detected ${detected.toFixed(1)} s after the first doomed pod; status ${bad.outputs.status}; whole run ${seconds(bad.ms)} s`);
+  console.log(
+    `    medaudit-deploy: failure detected ${detected.toFixed(1)} s after the first doomed pod; status ${bad.outputs.status}; whole run ${seconds(bad.ms)} s`,
+  );
   // The same broken image, the way a plain pipeline ships it.
   kubectl(['set', 'image', 'deployment/backend', `backend=${bad.outputs.image}`, `migrate=${bad.outputs.image}`, '-n', ns]);
   const kubectlRun = rolloutStatus(ns, 'deployment/backend', '15m');

@@ -28,10 +28,14 @@ async function main(): Promise<void> {
   if (good.code !== 0) throw new Error(`the first release failed: ${good.outputs['failure-reason']}`);
   const goodRevision = kubectlJson(['get', 'deployment', 'backend', '-n', NAMESPACE]).metadata.annotations['deployment.kubernetes.io/revision'];
 
-  const bad = await release('release 2: a broken image (the app crashes at start) — watch it roll back', {
-    tag: `demo-${stamp}-broken`,
-    'build-args': 'SIM_BEHAVIOUR=crash\nSIM_MESSAGE=SECRET_KEY must be at least 32 characters',
-  }, ws);
+  const bad = await release(
+    'release 2: a broken image (the app crashes at start) — watch it roll back',
+    {
+      tag: `demo-${stamp}-broken`,
+      'build-args': 'SIM_BEHAVIOUR=crash\nSIM_MESSAGE=SECRET_KEY must be at least 32 characters',
+    },
+    ws,
+  );
   const live = kubectlJson(['get', 'deployment', 'backend', '-n', NAMESPACE]);
   const detected = /Failure detected ([\d.]+) s/.exec(bad.summary)?.[1];
 
@@ -39,9 +43,13 @@ async function main(): Promise<void> {
   console.log(`deployed      ${good.outputs.image}  (backend revision ${goodRevision}, ${(good.ms / 1000).toFixed(0)} s)`);
   console.log(`then failed   ${bad.outputs.image || '(not built)'}`);
   console.log(`why           ${bad.outputs['failure-reason']}`);
-  console.log(`detected      ${detected ?? '?'} s after the first pod of the broken release started (kubectl rollout status would wait progressDeadlineSeconds: ${live.spec.progressDeadlineSeconds} s)`);
+  console.log(
+    `detected      ${detected ?? '?'} s after the first pod of the broken release started (kubectl rollout status would wait progressDeadlineSeconds: ${live.spec.progressDeadlineSeconds} s)`,
+  );
   console.log(`rolled back   status=${bad.outputs.status}; backend runs ${live.spec.template.spec.containers[0].image}`);
-  console.log(`              ${live.spec.template.spec.containers[0].image === good.outputs.image ? 'the exact image of release 1' : 'NOT the image of release 1'}, ${live.status.readyReplicas}/${live.status.replicas} pods ready`);
+  console.log(
+    `              ${live.spec.template.spec.containers[0].image === good.outputs.image ? 'the exact image of release 1' : 'NOT the image of release 1'}, ${live.status.readyReplicas}/${live.status.replicas} pods ready`,
+  );
   console.log('\nthe cluster keeps running. look:  source .cluster/env && kubectl get pods -n medaudit');
   console.log('                          stop:  npm run cluster:down');
   if (bad.outputs.status !== 'rolled-back' || live.spec.template.spec.containers[0].image !== good.outputs.image) process.exit(1);

@@ -8,7 +8,10 @@ export class UserError extends Error {
 
 /** A bad action input: the message starts with the input's name. */
 export class InputError extends UserError {
-  constructor(readonly input: string, message: string) {
+  constructor(
+    readonly input: string,
+    message: string,
+  ) {
     super(`input '${input}': ${message}`);
     this.name = 'InputError';
   }
@@ -16,7 +19,10 @@ export class InputError extends UserError {
 
 /** A problem in a manifest: the message names the file and the object. */
 export class ManifestError extends UserError {
-  constructor(readonly where: string, message: string) {
+  constructor(
+    readonly where: string,
+    message: string,
+  ) {
     super(`${where}: ${message}`);
     this.name = 'ManifestError';
   }

@@ -5,13 +5,15 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, ManifestError } from './errors.js';
 import { checkHealth } from './health/http.js';
-import * as docker from './image/build.js';
-import { manifestDigest } from './image/registry.js';
-import { formatImageReference, parseImageReference, pinImage, type ImageReference } from './image/reference.js';
+import type { Docker } from './image/build.js';
+import { formatImageReference, parseImageReference } from './image/reference.js';
+import { dockerfilePath, releaseImage, type ReleaseImage } from './image/release.js';
 import type { Inputs } from './inputs.js';
-import { clusterVersion, missingPermissions } from './kube/access.js';
-import { Kubectl, KubectlError } from './kube/kubectl.js';
-import { objectId, type KubeObject, type SourcedObject } from './manifests/objects.js';
+import { checkKubeconfig, clusterVersion, missingPermissions } from './kube/access.js';
+import { applyServerSide, diffServerSide, dryRunServerSide, namespaceExists } from './kube/apply.js';
+import { KubectlError, type KubeClient } from './kube/client.js';
+import { objectId, type KubeObject } from './kube/objects.js';
+import { ingressUrl, type SourcedObject } from './manifests/objects.js';
 import { requiredPermissions } from './manifests/permissions.js';
 import { planPhases, workloadsOf, type Phase } from './manifests/plan.js';
 import { loadManifests, stripSource } from './manifests/render.js';
@@ -19,12 +21,14 @@ import { annotateWorkloads, omitHpaScaledReplicas, setNamespace, substituteImage
 import { manifestNamespace, validateObjects } from './manifests/validate.js';
 import { previewHost, previewLabels, previewNamespace, previewObjects, PREVIEW_TTL_SECONDS } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
-import { explain, describeStep, type RunResult, type WorkloadRow } from './report/summary.js';
+import { explain } from './report/summary.js';
+import type { ReleaseResult, WorkloadRow } from './result.js';
 import { diagnose } from './rollout/diagnose.js';
-import { planRollback, undo, unstickStatefulSet, type RollbackStep } from './rollout/rollback.js';
-import { imagesOf, snapshot, workloadId, type Snapshot } from './rollout/snapshot.js';
+import { rollBack } from './rollout/rollback.js';
+import { imagesOf, snapshot, type Snapshot } from './rollout/snapshot.js';
 import type { PodFailure } from './rollout/verdict.js';
-import { targetId, watchRollout, type Outcome, type Target } from './rollout/watch.js';
+import { watchRollout, type Outcome } from './rollout/watch.js';
+import { workloadId, type WorkloadRef } from './rollout/workloads.js';
 
 export type RunContext = {
   cwd: string;
@@ -35,40 +39,24 @@ export type RunContext = {
   repositoryUrl?: string;
 };
 
-export type Tools = { kubectl: Kubectl; docker: docker.Docker; reporter: Reporter };
+export type Tools = { kube: KubeClient; docker: Docker; reporter: Reporter };
+export type Hooks = { validated?: () => Promise<void> };
 
-type Release = { ref: ImageReference; pinned: string; digest?: string };
-type Prepared = { objects: SourcedObject[]; namespace: string };
+/** What the manifests deploy, and where. */
+type Target = { objects: SourcedObject[]; namespace: string };
+type CheckedTarget = Target & { namespaceExists: boolean };
 
-// ---- 1. validate ----
+// ---- 1. validate: nothing is built or changed before all of this holds ----
 
-/** Like `docker build -f`: relative to the working directory, not to the context. */
-const dockerfilePath = (inputs: Inputs, ctx: RunContext) => path.resolve(ctx.cwd, inputs.dockerfile);
-
-/**
- * Whether the target namespace exists. An identity that may not even read it is taken at its
- * word that it does: the permission check then names what it lacks there.
- */
-async function namespaceKnown(kubectl: Kubectl, namespace: string): Promise<boolean> {
-  const r = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'], { allowFailure: true });
-  if (r.code === 0) return r.stdout.trim() !== '';
-  if (/forbidden/i.test(r.stderr)) return true;
-  throw new KubectlError(['get', 'namespace', namespace], r);
+function checkBuildInputs(inputs: Inputs, cwd: string): void {
+  if (!inputs.build || inputs.dryRun) return;
+  if (!existsSync(dockerfilePath(inputs, cwd))) throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
+  if (!existsSync(path.resolve(cwd, inputs.context))) throw new InputError('context', `'${inputs.context}' does not exist`);
 }
 
-/** Every namespaced object must be in the target namespace: kubectl refuses a mix halfway through. */
-function checkOneNamespace(objects: SourcedObject[], namespace: string): void {
-  const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
-  if (stray) throw new ManifestError(`${stray.__source ?? 'manifests'}: ${objectId(stray)}`, `is in namespace '${stray.metadata.namespace}', not '${namespace}' (set the namespace input to move everything)`);
-}
-
-async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<Prepared> {
-  const { kubectl, reporter } = tools;
-  if (inputs.build && !inputs.dryRun) {
-    if (!existsSync(dockerfilePath(inputs, ctx))) throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
-    if (!existsSync(path.resolve(ctx.cwd, inputs.context))) throw new InputError('context', `'${inputs.context}' does not exist`);
-  }
-  let objects = await loadManifests(kubectl, inputs.manifests, ctx.cwd);
+/** The manifests, moved into the preview's or the input's namespace. */
+async function loadTarget(inputs: Inputs, ctx: RunContext, kube: KubeClient): Promise<Target> {
+  let objects = await loadManifests(kube, inputs.manifests, ctx.cwd);
   if (inputs.preview !== undefined) {
     // A preview lives in its PR's own namespace, under its own host, labelled with its expiry.
     const host = previewHost(inputs.preview, inputs.previewDomain);
@@ -78,280 +66,288 @@ async function prepare(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<P
     objects = setNamespace(objects, inputs.namespace) as SourcedObject[];
   }
   validateObjects(objects);
-  const plain = objects.map(stripSource) as KubeObject[];
   // The image must name a container before anything is built: substitute into a throwaway copy.
   const ref = parseImageReference(inputs.image);
-  substituteImage(plain, ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
+  substituteImage(objects.map(stripSource), ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
   const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : (inputs.namespace ?? manifestNamespace(objects));
-  if (!namespace) {
-    throw new InputError('namespace', 'the manifests name no single namespace; set the namespace input');
-  }
-  try {
-    reporter.info(`cluster: Kubernetes ${await clusterVersion(kubectl)}`);
-  } catch (err) {
-    throw new InputError('kubeconfig', `the cluster does not answer: ${(err as Error).message.split('\n')[0]}`);
-  }
+  if (!namespace) throw new InputError('namespace', 'the manifests name no single namespace; set the namespace input');
   checkOneNamespace(objects, namespace);
-  const namespaceExists = await namespaceKnown(kubectl, namespace);
-  const denied = await missingPermissions(kubectl, namespace, requiredPermissions(objects, namespaceExists));
-  if (denied.length) {
-    throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
-  }
-  // Schema errors, unknown kinds and admission denials show here, before any phase is applied
-  // (a namespace that does not exist yet cannot take a dry run of its contents).
-  if (namespaceExists) {
-    try {
-      await apply(kubectl, namespace, plain, inputs.fieldManager, true);
-    } catch (err) {
-      if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${(err.result.stderr || err.result.stdout).trim()}`);
-      throw err;
-    }
-  }
   return { objects, namespace };
 }
 
-// ---- 2. build and push ----
-
-async function release(inputs: Inputs, ctx: RunContext, tools: Tools): Promise<Release> {
-  const ref = { ...parseImageReference(inputs.image), tag: inputs.tag };
-  const tagged = formatImageReference(ref);
-  const creds = inputs.registryUsername && inputs.registryPassword ? { username: inputs.registryUsername, password: inputs.registryPassword } : undefined;
-  const log = (l: string) => tools.reporter.info(l);
-  if (!inputs.build || inputs.dryRun) {
-    const digest = await manifestDigest(ref, creds).catch((err) => {
-      throw new InputError('image', `cannot read ${tagged} from its registry: ${(err as Error).message}`);
-    });
-    if (!digest) {
-      if (inputs.dryRun) return { ref, pinned: tagged };
-      throw new InputError('tag', `${tagged} is not in the registry (build is false, so it must exist)`);
-    }
-    return { ref, pinned: pinImage(ref, digest), digest };
-  }
-  await docker.build(
-    tools.docker,
-    {
-      tagged,
-      dockerfile: dockerfilePath(inputs, ctx),
-      context: path.resolve(ctx.cwd, inputs.context),
-      buildArgs: inputs.buildArgs,
-      labels: docker.ociLabels(ctx.repositoryUrl, ctx.sha, new Date()),
-    },
-    log,
-  );
-  if (!inputs.push) {
-    tools.reporter.warning(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
-    return { ref, pinned: tagged };
-  }
-  // Logged in only for the push: the credentials are not left in the runner's docker config.
-  const registry = ref.registry ?? 'docker.io';
-  if (creds) await docker.login(tools.docker, registry, creds.username, creds.password);
-  try {
-    await docker.push(tools.docker, tagged, log);
-  } finally {
-    if (creds) await docker.logout(tools.docker, registry);
-  }
-  const digest = await manifestDigest(ref, creds);
-  if (!digest) throw new Error(`the registry does not list ${tagged} right after the push`);
-  log(`pushed ${tagged} (${digest})`);
-  return { ref, pinned: pinImage(ref, digest), digest };
+/** Every namespaced object must be in the target namespace: kubectl refuses a mix halfway through. */
+function checkOneNamespace(objects: SourcedObject[], namespace: string): void {
+  const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
+  if (stray)
+    throw new ManifestError(
+      `${stray.__source ?? 'manifests'}: ${objectId(stray)}`,
+      `is in namespace '${stray.metadata.namespace}', not '${namespace}' (set the namespace input to move everything)`,
+    );
 }
 
-// ---- 3. render and substitute ----
+/** The kubeconfig is usable and its cluster answers: checked before any manifest is read with it. */
+async function checkReachable(kube: KubeClient, reporter: Reporter): Promise<void> {
+  try {
+    await checkKubeconfig(kube);
+  } catch (err) {
+    throw new InputError('kubeconfig', (err as Error).message);
+  }
+  try {
+    reporter.info(`cluster: Kubernetes ${await clusterVersion(kube)}`);
+  } catch (err) {
+    throw new InputError('kubeconfig', `the cluster does not answer: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
 
-function render(objects: SourcedObject[], rel: Release, ctx: RunContext): { objects: KubeObject[]; changed: string[] } {
-  const { objects: substituted, changes } = substituteImage(objects.map(stripSource) as KubeObject[], rel.ref, rel.pinned);
+/** This identity may deploy and roll back, and the server accepts every object. */
+async function checkCluster(inputs: Inputs, target: Target, kube: KubeClient): Promise<CheckedTarget> {
+  const exists = await namespaceExists(kube, target.namespace);
+  const denied = await missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists));
+  if (denied.length) throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
+  if (!exists && !target.objects.some((o) => o.kind === 'Namespace')) {
+    throw new InputError('namespace', `namespace '${target.namespace}' does not exist and the manifests do not create it`);
+  }
+  // Unknown kinds, unknown or mistyped fields and admission denials show here, before any phase
+  // is applied — on a first install too, where the contents are checked for kind and schema.
+  try {
+    await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists);
+  } catch (err) {
+    if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
+    throw err;
+  }
+  return { ...target, namespaceExists: exists };
+}
+
+async function validate(inputs: Inputs, ctx: RunContext, { kube, reporter }: Tools): Promise<CheckedTarget> {
+  checkBuildInputs(inputs, ctx.cwd);
+  await checkReachable(kube, reporter);
+  const target = await loadTarget(inputs, ctx, kube);
+  return checkCluster(inputs, target, kube);
+}
+
+// ---- 2. render: the image pinned by digest, the release annotated ----
+
+function renderRelease(objects: SourcedObject[], image: ReleaseImage, ctx: RunContext): { objects: KubeObject[]; changed: string[] } {
+  const { objects: substituted, changes } = substituteImage(objects.map(stripSource), image.ref, image.pinned);
   const annotations: Record<string, string> = {
-    'kubernetes.io/change-cause': `medaudit-deploy ${rel.pinned}${ctx.sha ? ` (commit ${ctx.sha.slice(0, 12)})` : ''}`,
-    'medaudit.io/image': rel.pinned,
+    'kubernetes.io/change-cause': `medaudit-deploy ${image.pinned}${ctx.sha ? ` (commit ${ctx.sha.slice(0, 12)})` : ''}`,
+    'medaudit.io/image': image.pinned,
     ...(ctx.sha ? { 'medaudit.io/commit': ctx.sha } : {}),
     ...(ctx.runId ? { 'medaudit.io/run-id': ctx.runId } : {}),
   };
   return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
 }
 
-// ---- 4. apply ----
+/** A first install's diff: every object, as it would be created. */
+const createdDiff = (objects: KubeObject[]) =>
+  objects
+    .flatMap((o) => [
+      `created ${objectId(o)}`,
+      ...JSON.stringify(o, null, 2)
+        .split('\n')
+        .map((l) => `+ ${l}`),
+    ])
+    .join('\n');
 
-/** What `kubectl apply` and `kubectl diff` read on stdin: the objects as one v1 List. */
-const asList = (objects: KubeObject[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-
-/** kubectl's arguments for a server-side apply (or diff) of that List into the namespace. */
-const serverSide = (verb: 'apply' | 'diff', namespace: string, fieldManager: string) => [
-  verb,
-  '--server-side',
-  `--field-manager=${fieldManager}`,
-  '--force-conflicts',
-  '-n',
-  namespace,
-  '-f',
-  '-',
-];
-
-async function apply(kubectl: Kubectl, namespace: string, objects: KubeObject[], fieldManager: string, dryRun = false): Promise<string> {
-  const args = serverSide('apply', namespace, fieldManager);
-  const r = await kubectl.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
-  return r.stdout.trim();
+async function dryRun({ kube, reporter }: Tools, target: CheckedTarget, objects: KubeObject[], fieldManager: string): Promise<void> {
+  const { namespace, namespaceExists: exists } = target;
+  await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists)));
+  if (!exists) reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
+  const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
+  await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
 
-async function dryRun(tools: Tools, namespace: string, objects: KubeObject[], fieldManager: string): Promise<void> {
-  const { kubectl, reporter } = tools;
-  await reporter.group('server-side dry run', async () => reporter.info(await apply(kubectl, namespace, objects, fieldManager, true)));
-  const diff = await kubectl.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
-  // kubectl diff exits 1 when there are differences and above 1 on errors.
-  if (diff.code > 1) throw new Error(`kubectl diff failed: ${diff.stderr.trim()}`);
-  await reporter.group('diff against the cluster', async () => reporter.info(diff.stdout.trim() || 'no changes'));
-}
+// ---- 3. apply, watch, verify; on failure explain and restore ----
 
-// ---- 5. watch and verify ----
+type Failure = { reason: string; outcome?: Outcome };
 
-const targetsOf = (phase: Phase): Target[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
+const refsOf = (phase: Phase): WorkloadRef[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 
 function failuresOf(outcome: Outcome): { workload: string; failure: PodFailure }[] {
   return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
 }
 
-const firstFailure = (outcome: Outcome) => {
+function outcomeFailure(outcome: Outcome, timeoutSeconds: number, prefix = ''): Failure {
   const first = failuresOf(outcome)[0];
-  return first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
-};
+  const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+  const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
+  return { reason: `${prefix}${reason}`, outcome };
+}
 
-// ---- 6. explain and restore ----
+/** One row per workload for the summary, with the revision it ran before. */
+function workloadRows(workloads: KubeObject[], before: Snapshot[], pinned: string): Map<string, WorkloadRow> {
+  const rows = new Map<string, WorkloadRow>(
+    before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]),
+  );
+  for (const w of workloads) {
+    const mine = imagesOf(w)
+      .filter((i) => i.endsWith(`=${pinned}`))
+      .map((i) => i.split('=')[0]);
+    rows.get(workloadId({ kind: w.kind, name: w.metadata.name }))!.image = mine.join(', ') || 'unchanged';
+  }
+  return rows;
+}
 
-/** Every step is tried, whatever the others do: one that fails is reported, not fatal. */
-async function restore(tools: Tools, namespace: string, before: Snapshot[], timeoutMs: number): Promise<{ steps: RollbackStep[]; healthy: boolean }> {
-  const { kubectl, reporter } = tools;
-  const after = await snapshot(kubectl, namespace, before);
-  const steps = planRollback(before, after);
-  for (const step of steps) {
-    reporter.info(`rollback ${describeStep(step)}`);
-    if (step.action !== 'undo') continue;
+/** A release in progress: what ran before, the phases, the rollout budget, and the summary rows. */
+class Release {
+  private readonly deadline: number;
+
+  private constructor(
+    private readonly inputs: Inputs,
+    private readonly tools: Tools,
+    private readonly namespace: string,
+    private readonly phases: Phase[],
+    private readonly before: Snapshot[],
+    private readonly rows: Map<string, WorkloadRow>,
+    private readonly base: ReleaseResult,
+  ) {
+    // The rollout budget starts now: building and validating do not use it up.
+    this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
+  }
+
+  /** Records the live revision of every workload about to change, before anything is applied. */
+  static async begin(inputs: Inputs, tools: Tools, namespace: string, objects: KubeObject[], base: ReleaseResult): Promise<Release> {
+    const phases = planPhases(objects);
+    const workloads = phases.flatMap(workloadsOf);
+    const before = await snapshot(
+      tools.kube,
+      namespace,
+      workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })),
+    );
+    return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base);
+  }
+
+  /** Each phase applied, then its workloads watched until Ready, before the next one starts. */
+  async applyPhases(): Promise<Failure | undefined> {
+    for (const phase of this.phases) {
+      const failure = (await this.apply(phase)) ?? (await this.watch(phase));
+      if (failure) return failure;
+    }
+    return undefined;
+  }
+
+  private async apply(phase: Phase): Promise<Failure | undefined> {
+    const { kube, reporter } = this.tools;
     try {
-      await undo(kubectl, namespace, step);
-      if (step.kind === 'StatefulSet') {
-        const deleted = await unstickStatefulSet(kubectl, namespace, step.name);
-        if (deleted.length) reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
-      }
+      await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+        reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+      });
+      return undefined;
     } catch (err) {
-      step.error = (err as Error).message;
-      reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+      // Earlier phases are in: a rejected apply is a failed release like any other.
+      return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : (err as Error).message}` };
     }
   }
-  const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
-  const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
-  if (!undone.length) return { steps, healthy: allRestored };
-  const outcome = await watchRollout(kubectl, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
-  return { steps, healthy: outcome.ok && allRestored };
+
+  private async watch(phase: Phase): Promise<Failure | undefined> {
+    const targets = refsOf(phase);
+    if (!phase.wait || !targets.length) return undefined;
+    const { kube, reporter } = this.tools;
+    const started = Date.now();
+    const timeoutMs = Math.max(1000, this.deadline - Date.now());
+    const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l) }));
+    for (const t of targets) {
+      const v = outcome.verdicts.get(workloadId(t));
+      const row = this.rows.get(workloadId(t))!;
+      row.seconds = (Date.now() - started) / 1000;
+      row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
+    }
+    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
+  }
+
+  async checkHealth(): Promise<Failure | undefined> {
+    const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
+    if (!url) return undefined;
+    const { reporter } = this.tools;
+    const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+    if (health.ok) return undefined;
+    return {
+      reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
+    };
+  }
+
+  /** After Ready, keeps watching for restarts and readiness flaps. */
+  async soak(): Promise<Failure | undefined> {
+    const seconds = this.inputs.soakSeconds;
+    if (seconds <= 0) return undefined;
+    const { kube, reporter } = this.tools;
+    const targets = this.phases.flatMap(refsOf);
+    const outcome = await reporter.group(`soak ${seconds}s`, () =>
+      watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l) }),
+    );
+    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
+  }
+
+  /** Explains the failure, then returns every workload that moved to its recorded revision. */
+  async fail({ reason, outcome }: Failure): Promise<ReleaseResult> {
+    const { kube, reporter } = this.tools;
+    reporter.error(reason, 'release failed');
+    const diagnoses = outcome ? await diagnose(kube, this.namespace, failuresOf(outcome)) : [];
+    for (const d of diagnoses) reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
+    const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
+    const failed: ReleaseResult = { ...this.base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds };
+    if (!this.inputs.rollback) {
+      reporter.warning('rollback is off: the failed release stays in place');
+      return this.finish(failed);
+    }
+    const budgetMs = Math.max(60_000, this.inputs.timeoutSeconds * 1000);
+    const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, budgetMs, reporter));
+    if (steps.every((s) => s.action === 'leave')) reporter.warning('first install: nothing ran before, so the resources stay for debugging');
+    reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
+    const undone = steps.some((s) => s.action === 'undo' && !s.error);
+    return this.finish({
+      ...failed,
+      status: undone && healthy ? 'rolled-back' : 'failed',
+      rolledBack: undone,
+      failureReason: undone && !healthy ? `${reason}; the restored release is not healthy` : reason,
+      rollback: steps,
+    });
+  }
+
+  /** The result, with every workload's revision as it is now. */
+  async finish(result: ReleaseResult): Promise<ReleaseResult> {
+    const after = new Map((await snapshot(this.tools.kube, this.namespace, this.before)).map((s) => [workloadId(s), s.revision]));
+    const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
+    if (result.status === 'deployed') for (const row of rows) if (row.verdict === 'not reached') row.verdict = 'ready';
+    return { ...result, rows };
+  }
 }
 
 // ---- the pipeline ----
 
-export type Hooks = { validated?: () => Promise<void> };
-
-export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hooks: Hooks = {}): Promise<RunResult> {
-  const { kubectl, reporter } = tools;
-  const prepared = await reporter.group('validate', () => prepare(inputs, ctx, tools));
-  const { namespace } = prepared;
+export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hooks: Hooks = {}): Promise<ReleaseResult> {
+  const { reporter } = tools;
+  const target = await reporter.group('validate', () => validate(inputs, ctx, tools));
   await hooks.validated?.();
-  const rel = await reporter.group(inputs.build && !inputs.dryRun ? 'build and push' : 'resolve image', () => release(inputs, ctx, tools));
-  const { objects, changed } = render(prepared.objects, rel, ctx);
-  reporter.info(`image ${rel.pinned} set in ${changed.join(', ')}`);
-  const url = inputs.healthCheckUrl ?? ingressUrl(objects);
-  const base: RunResult = { status: 'deployed', rolledBack: false, image: rel.pinned, digest: rel.digest, tag: inputs.tag, url, namespace, rows: [], diagnoses: [], rollback: [] };
-
+  const building = inputs.build && !inputs.dryRun;
+  const image = await reporter.group(building ? 'build and push' : 'resolve image', () =>
+    releaseImage(
+      inputs,
+      ctx,
+      tools.docker,
+      (l) => reporter.info(l),
+      (l) => reporter.warning(l),
+    ),
+  );
+  const { objects, changed } = renderRelease(target.objects, image, ctx);
+  reporter.info(`image ${image.pinned} set in ${changed.join(', ')}`);
+  const base: ReleaseResult = {
+    status: 'deployed',
+    rolledBack: false,
+    image: image.pinned,
+    digest: image.digest,
+    tag: inputs.tag,
+    url: inputs.healthCheckUrl ?? ingressUrl(objects),
+    namespace: target.namespace,
+    rows: [],
+    diagnoses: [],
+    rollback: [],
+  };
   if (inputs.dryRun) {
-    await dryRun(tools, namespace, objects, inputs.fieldManager);
+    await dryRun(tools, target, objects, inputs.fieldManager);
     return { ...base, status: 'dry-run' };
   }
-
-  const phases = planPhases(objects);
-  const workloads = phases.flatMap(workloadsOf);
-  const before = await snapshot(kubectl, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
-  const rows = new Map<string, WorkloadRow>(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
-  for (const w of workloads) {
-    const mine = imagesOf(w).filter((i) => i.endsWith(`=${rel.pinned}`)).map((i) => i.split('=')[0]);
-    rows.get(workloadId({ kind: w.kind, name: w.metadata.name }))!.image = mine.join(', ') || 'unchanged';
-  }
-  // The rollout budget starts now: building and validating do not use it up.
-  const deadline = Date.now() + inputs.timeoutSeconds * 1000;
-
-  const finish = async (r: RunResult): Promise<RunResult> => {
-    const after = new Map((await snapshot(kubectl, namespace, before)).map((s) => [workloadId(s), s.revision]));
-    for (const [id, row] of rows) row.after = after.get(id);
-    return { ...r, rows: [...rows.values()] };
-  };
-
-  const fail = async (reason: string, outcome?: Outcome): Promise<RunResult> => {
-    reporter.error(reason, 'release failed');
-    const diagnoses = outcome ? await diagnose(kubectl, namespace, failuresOf(outcome)) : [];
-    for (const d of diagnoses) reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
-    const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
-    if (!inputs.rollback) {
-      reporter.warning('rollback is off: the failed release stays in place');
-      return finish({ ...base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds });
-    }
-    const { steps, healthy } = await reporter.group('roll back', () => restore(tools, namespace, before, Math.max(60_000, inputs.timeoutSeconds * 1000)));
-    const undone = steps.some((s) => s.action === 'undo' && !s.error);
-    if (steps.every((s) => s.action === 'leave')) reporter.warning('first install: nothing ran before, so the resources stay for debugging');
-    reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-    const status = undone && healthy ? 'rolled-back' : 'failed';
-    const why = undone && !healthy ? `${reason}; the restored release is not healthy` : reason;
-    return finish({ ...base, status, rolledBack: undone, failureReason: why, diagnoses, rollback: steps, detectionSeconds });
-  };
-
-  for (const phase of phases) {
-    try {
-      await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-        reporter.info(await apply(kubectl, namespace, phase.objects, inputs.fieldManager));
-      });
-    } catch (err) {
-      // Earlier phases are in: a rejected apply is a failed release like any other.
-      const message = err instanceof KubectlError ? (err.result.stderr || err.result.stdout).trim() : (err as Error).message;
-      return fail(`apply ${phase.name} failed: ${message}`);
-    }
-    const targets = targetsOf(phase);
-    if (!phase.wait || !targets.length) continue;
-    const phaseStart = Date.now();
-    const outcome = await reporter.group(`watch ${phase.name}`, () =>
-      watchRollout(kubectl, namespace, targets, { timeoutMs: Math.max(1000, deadline - Date.now()), log: (l) => reporter.info(l) }),
-    );
-    for (const t of targets) {
-      const row = rows.get(targetId(t))!;
-      const v = outcome.verdicts.get(targetId(t));
-      row.seconds = (Date.now() - phaseStart) / 1000;
-      row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
-    }
-    if (!outcome.ok) {
-      const first = failuresOf(outcome)[0];
-      const reason = outcome.cause === 'timeout' ? `not Ready within ${inputs.timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : firstFailure(outcome);
-      return fail(reason, outcome);
-    }
-  }
-
-  if (inputs.healthCheckUrl) {
-    const health = await reporter.group('health check', () => checkHealth(inputs.healthCheckUrl!, inputs.healthCheckStatus, inputs.healthCheckRetries, (l) => reporter.info(l)));
-    if (!health.ok) {
-      return fail(`health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${inputs.healthCheckStatus}`}`);
-    }
-  }
-  if (inputs.soakSeconds > 0) {
-    const targets = phases.flatMap(targetsOf);
-    const outcome = await reporter.group(`soak ${inputs.soakSeconds}s`, () =>
-      watchRollout(kubectl, namespace, targets, { timeoutMs: (inputs.soakSeconds + 120) * 1000, soakMs: inputs.soakSeconds * 1000, log: (l) => reporter.info(l) }),
-    );
-    if (!outcome.ok) return fail(`while soaking: ${firstFailure(outcome)}`, outcome);
-  }
-  for (const row of rows.values()) if (row.verdict === 'not reached') row.verdict = 'ready';
-  return finish(base);
-}
-
-/** The public URL of the release, from the first Ingress host. */
-export function ingressUrl(objects: KubeObject[]): string | undefined {
-  const ingress = objects.find((o) => o.kind === 'Ingress');
-  const rule = ingress?.spec?.rules?.find((r: any) => r.host);
-  if (!rule) return undefined;
-  const tls = (ingress!.spec.tls ?? []).some((t: any) => (t.hosts ?? []).includes(rule.host));
-  return `${tls ? 'https' : 'http'}://${rule.host}`;
-}
-
-export function revisionsJson(r: RunResult): string {
-  return JSON.stringify(Object.fromEntries(r.rows.map((w) => [w.workload, { before: w.before ?? null, after: w.after ?? null }])));
+  const release = await Release.begin(inputs, tools, target.namespace, objects, base);
+  const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
+  return failure ? release.fail(failure) : release.finish(base);
 }

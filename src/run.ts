@@ -9,16 +9,16 @@ import type { Inputs } from './inputs.js';
 import { installKubectl } from './kube/install.js';
 import { secretLines, writeKubeconfig, type KubeconfigFile } from './kube/kubeconfig.js';
 import { Kubectl } from './kube/kubectl.js';
-import { deploy, revisionsJson, type RunContext } from './pipeline.js';
+import { deploy, type RunContext, type Tools } from './pipeline.js';
 import { GitHub } from './github/api.js';
 import { announce, conclude, destroy, janitor } from './preview/lifecycle.js';
 import { previewNamespace } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
-import { summaryMarkdown, type RunResult } from './report/summary.js';
-
+import { summaryMarkdown } from './report/summary.js';
+import { revisionsJson, type ReleaseResult } from './result.js';
 
 /** The directory holding action.yml and k8s/, wherever the bundle runs from. */
-export function actionRoot(from = path.dirname(fileURLToPath(import.meta.url))): string {
+function actionRoot(from = path.dirname(fileURLToPath(import.meta.url))): string {
   let dir = from;
   while (!existsSync(path.join(dir, 'action.yml'))) {
     const up = path.dirname(dir);
@@ -33,7 +33,7 @@ export const defaultManifests = (preview = false) => path.join(actionRoot(), 'k8
 
 export type Outputs = Record<'image' | 'digest' | 'tag' | 'status' | 'rolled-back' | 'failure-reason' | 'revisions' | 'url', string>;
 
-export function outputsOf(r: RunResult): Outputs {
+function outputsOf(r: ReleaseResult): Outputs {
   return {
     image: r.image ?? '',
     digest: r.digest ?? '',
@@ -47,7 +47,7 @@ export function outputsOf(r: RunResult): Outputs {
 }
 
 /** Outputs of a run that deployed nothing: a failure before any change, or destroy / janitor. */
-export const plainOutputs = (status: string, failureReason = '', tag = ''): Outputs => ({
+const plainOutputs = (status: string, failureReason = '', tag = ''): Outputs => ({
   image: '',
   digest: '',
   tag,
@@ -61,25 +61,27 @@ export const plainOutputs = (status: string, failureReason = '', tag = ''): Outp
 export const failedOutputs = (reason: string, tag = ''): Outputs => plainOutputs('failed', reason, tag);
 
 type CommandResult = { outputs: Outputs; ok: boolean; message?: string };
-type Edges = { kubectl: Kubectl; gh?: GitHub; reporter: Reporter };
+/** The edges a command talks through: the cluster, docker, GitHub (for previews) and the log. */
+type Edges = Tools & { gh?: GitHub };
 
-async function destroyCommand(inputs: Inputs, { kubectl, gh, reporter }: Edges): Promise<CommandResult> {
+async function destroyCommand(inputs: Inputs, { kube, gh, reporter }: Edges): Promise<CommandResult> {
   const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
   if (!namespace) throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
-  const existed = await destroy(kubectl, namespace, inputs.preview, gh, reporter);
+  const existed = await destroy(kube, namespace, inputs.preview, gh, reporter);
   await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
   return { outputs: plainOutputs('destroyed'), ok: true };
 }
 
-async function janitorCommand({ kubectl, gh, reporter }: Edges): Promise<CommandResult> {
-  const decisions = await janitor(kubectl, gh, reporter);
+async function janitorCommand({ kube, gh, reporter }: Edges): Promise<CommandResult> {
+  const decisions = await janitor(kube, gh, reporter);
   const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
   await reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n'));
   return { outputs: plainOutputs('cleaned'), ok: true };
 }
 
 /** A deploy; for a preview, announced on the PR before and concluded after, whatever happens. */
-async function deployCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, { kubectl, gh, reporter }: Edges): Promise<CommandResult> {
+async function deployCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, edges: Edges): Promise<CommandResult> {
+  const { gh, reporter } = edges;
   const sha = ctx.headSha ?? ctx.sha ?? '';
   const pr = inputs.preview;
   let deploymentId: number | undefined;
@@ -87,12 +89,19 @@ async function deployCommand(inputs: Inputs, ctx: RunContext & { headSha?: strin
   const validated = async () => {
     if (gh && pr !== undefined && !inputs.dryRun) deploymentId = await announce(gh, pr, sha, reporter);
   };
-  let result: RunResult;
+  let result: ReleaseResult;
   try {
-    result = await deploy(inputs, ctx, { kubectl, docker, reporter }, { validated });
+    result = await deploy(inputs, ctx, edges, { validated });
   } catch (err) {
     if (gh && deploymentId !== undefined) {
-      await conclude(gh, pr!, sha, deploymentId, { status: 'failed', rolledBack: false, failureReason: (err as Error).message, rows: [], diagnoses: [], rollback: [] });
+      await conclude(gh, pr!, sha, deploymentId, {
+        status: 'failed',
+        rolledBack: false,
+        failureReason: (err as Error).message,
+        rows: [],
+        diagnoses: [],
+        rollback: [],
+      });
     }
     throw err;
   }
@@ -113,7 +122,7 @@ export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: s
       kubeconfig = writeKubeconfig(inputs.kubeconfig);
     }
     const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
-    const edges: Edges = { kubectl: new Kubectl(binary, kubeconfig?.path), gh: inputs.githubToken ? new GitHub(inputs.githubToken) : undefined, reporter };
+    const edges: Edges = { kube: new Kubectl(binary, kubeconfig?.path), docker, gh: inputs.githubToken ? new GitHub(inputs.githubToken) : undefined, reporter };
     if (inputs.command === 'destroy') return await destroyCommand(inputs, edges);
     if (inputs.command === 'janitor') return await janitorCommand(edges);
     return await deployCommand(inputs, ctx, edges);

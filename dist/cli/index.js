@@ -32756,21 +32756,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /************************************************************************/
 var __webpack_exports__ = {};
 
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Z: () => (/* binding */ parseArgs),
-  C: () => (/* binding */ usage)
-});
-
 ;// CONCATENATED MODULE: ./src/errors.ts
-// Errors the user can act on: each names the input, file or field at fault.
 class UserError extends Error {
     constructor(message) {
         super(message);
         this.name = 'UserError';
     }
 }
-/** A bad action input: the message starts with the input's name. */
 class InputError extends UserError {
     input;
     constructor(input, message) {
@@ -32779,7 +32771,6 @@ class InputError extends UserError {
         this.name = 'InputError';
     }
 }
-/** A problem in a manifest: the message names the file and the object. */
 class ManifestError extends UserError {
     where;
     constructor(where, message) {
@@ -32789,13 +32780,78 @@ class ManifestError extends UserError {
     }
 }
 
+;// CONCATENATED MODULE: ./src/cli/args.ts
+
+const FLAGS = [
+    ['image', 'repository to build, push and deploy (required)'],
+    ['tag', 'tag to build (default sha-<12 chars of GITHUB_SHA>)'],
+    ['manifests', 'kustomize directory, or files and directories (default: the shipped k8s/)'],
+    ['namespace', 'target namespace (default: the one in the manifests)'],
+    ['dockerfile', 'default Dockerfile.prod'],
+    ['context', 'build context, default .'],
+    ['build-args', 'KEY=VALUE; repeat the flag for several'],
+    ['build', 'true|false: false deploys an existing tag'],
+    ['push', 'true|false'],
+    ['registry-username', ''],
+    ['registry-password', 'read from MEDAUDIT_REGISTRY_PASSWORD when not given'],
+    ['kubeconfig', 'kubeconfig content; default: KUBECONFIG or ~/.kube/config'],
+    ['kubectl-version', 'install and verify this kubectl'],
+    ['timeout', 'rollout budget, e.g. 5m'],
+    ['health-check-url', ''],
+    ['health-check-status', 'default 200'],
+    ['health-check-retries', 'default 5'],
+    ['soak', 'seconds to keep watching after Ready'],
+    ['rollback', 'true|false (default true)'],
+    ['dry-run', 'validate, server-side dry run and diff only'],
+    ['field-manager', 'default medaudit-deploy'],
+    ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
+    ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
+    ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
+];
+const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run']);
+function usage() {
+    return [
+        'usage: medaudit-deploy [deploy|destroy|janitor] --image REPOSITORY [--flag value]...',
+        '',
+        ...FLAGS.map(([f, d]) => `  --${f.padEnd(22)} ${d}`),
+        '',
+        'Exit code 0: deployed (or dry run). 1: failed or rolled back, or bad input.',
+    ].join('\n');
+}
+function parseArgs(argv) {
+    const values = {};
+    let command = 'deploy';
+    const known = new Set(FLAGS.map(([f]) => f));
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (!a.startsWith('--')) {
+            if (i === 0)
+                command = a;
+            else
+                throw new UserError(`unexpected argument '${a}'`);
+            continue;
+        }
+        const [flag, inline] = a.slice(2).split(/=(.*)/s, 2);
+        if (!known.has(flag))
+            throw new UserError(`unknown flag --${flag} (see --help)`);
+        let value = inline;
+        if (value === undefined) {
+            const next = argv[i + 1];
+            if (BOOLEAN.has(flag) && (next === undefined || next.startsWith('--')))
+                value = 'true';
+            else if (next === undefined)
+                throw new UserError(`--${flag} needs a value`);
+            else
+                value = argv[++i];
+        }
+        values[flag] = flag === 'build-args' && values[flag] ? `${values[flag]}\n${value}` : value;
+    }
+    return { command, values };
+}
+
 ;// CONCATENATED MODULE: ./src/image/reference.ts
-// Image references, read the way Docker and containerd read them
-// (github.com/distribution/reference), so that what we pin is what the
-// cluster pulls.
 
 const DEFAULT_REGISTRY = 'docker.io';
-// Docker rewrites the legacy index host to docker.io before comparing names.
 const LEGACY_DEFAULT_REGISTRY = 'index.docker.io';
 const OFFICIAL_IMAGES_NAMESPACE = 'library';
 const MAX_NAME_LENGTH = 255;
@@ -32805,7 +32861,6 @@ const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const REGISTRY = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`);
 const DIGEST_ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
 const DIGEST_ENCODED = /^[0-9a-fA-F]{32,}$/;
-// Registered algorithms have a fixed, lowercase encoding (OCI image spec).
 const REGISTERED_DIGESTS = {
     sha256: /^[a-f0-9]{64}$/,
     sha512: /^[a-f0-9]{128}$/,
@@ -32822,8 +32877,6 @@ function isValidDigest(digest) {
     return (REGISTERED_DIGESTS[algorithm] ?? DIGEST_ENCODED).test(encoded);
 }
 const invalid = (text, reason) => new UserError(`invalid image reference '${text}': ${reason}`);
-// Docker only treats the first component as a host when it cannot be a path
-// component: it has a dot or a port, or it is localhost.
 const looksLikeRegistry = (component) => component.includes('.') || component.includes(':') || component === 'localhost';
 function splitDigest(text) {
     const at = text.indexOf('@');
@@ -32831,7 +32884,6 @@ function splitDigest(text) {
         return { rest: text };
     return { rest: text.slice(0, at), digest: text.slice(at + 1) };
 }
-// A ':' after the last '/' starts the tag; one before it is a registry port.
 function splitTag(name) {
     const colon = name.lastIndexOf(':');
     if (colon < 0 || colon < name.lastIndexOf('/'))
@@ -32900,8 +32952,6 @@ function normalizedRepository(ref) {
 function bareName(ref) {
     return ref.repository.slice(ref.repository.lastIndexOf('/') + 1);
 }
-// Manifests usually name the app image by its bare name ('medaudit-backend:latest')
-// and leave the registry to the deploy; that must still count as the target.
 function namesRepository(image, target) {
     let ref;
     try {
@@ -32914,8 +32964,6 @@ function namesRepository(image, target) {
         return true;
     return ref.registry === undefined && !ref.repository.includes('/') && ref.repository === bareName(target);
 }
-// The tag is dropped: with a digest it would only be ignored, and a stale tag
-// next to the digest misleads whoever reads the live object.
 function pinImage(target, digest) {
     if (!isValidDigest(digest)) {
         throw new UserError(`cannot pin '${formatImageReference(target)}': '${digest}' is not a valid digest (algorithm:hex)`);
@@ -32923,41 +32971,32 @@ function pinImage(target, digest) {
     return formatImageReference({ registry: target.registry, repository: target.repository, digest });
 }
 
-;// CONCATENATED MODULE: ./src/manifests/objects.ts
-const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
-/** Kinds whose revisions `kubectl rollout undo` can restore. */
-const ROLLABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
+;// CONCATENATED MODULE: ./src/kube/objects.ts
+const isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 const objectId = (o) => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
-/** Whether `o` is owned (controlled) by the object with `uid`. */
 const ownedBy = (o, uid) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === uid);
+const conditionOf = (o, type) => o.status?.conditions?.find((c) => c.type === type);
 
 ;// CONCATENATED MODULE: ./src/manifests/validate.ts
-// Checks on rendered manifests that the API server would only report halfway
-// through an apply, or not at all (a placeholder secret deploys "fine").
 
 
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_LABEL_LENGTH = 63;
-// Pods of a StatefulSet get the label controller-revision-hash=<name>-<hash>;
-// with the 10-character hash and the dash it must fit in a 63-character label.
 const MAX_STATEFULSET_NAME_LENGTH = 52;
 const SIMPLE_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const isDns1123Label = (s) => s.length <= MAX_LABEL_LENGTH && DNS_1123_LABEL.test(s);
-const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 const describe = (o) => (o.__source ? `${o.__source}: ${objectId(o)}` : objectId(o));
-// Keys like 'app.kubernetes.io/name' would make a dotted path ambiguous.
-const childPath = (path, key) => SIMPLE_KEY.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`;
+const childPath = (path, key) => (SIMPLE_KEY.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`);
 function stringsIn(value, path) {
     if (typeof value === 'string')
         return [{ path, value }];
     if (Array.isArray(value))
         return value.flatMap((item, i) => stringsIn(item, `${path}[${i}]`));
-    if (isObject(value))
+    if (isRecord(value))
         return Object.entries(value).flatMap(([key, item]) => stringsIn(item, childPath(path, key)));
     return [];
 }
 const decodeBase64 = (value) => Buffer.from(value, 'base64').toString('utf8');
-// Secret `data` is base64, so a placeholder there is invisible to a plain search.
 function secretDataValue(o, path, value) {
     return o.kind === 'Secret' && /^data[.[]/.test(path) ? `${value}\n${decodeBase64(value)}` : value;
 }
@@ -32971,7 +33010,7 @@ function findPlaceholders(objects, marker = 'CHANGE_ME') {
 }
 function whereOf(o, index) {
     const source = o.__source ?? 'manifests';
-    const named = typeof o.kind === 'string' && isObject(o.metadata) && typeof o.metadata.name === 'string';
+    const named = typeof o.kind === 'string' && isRecord(o.metadata) && typeof o.metadata.name === 'string';
     return named ? describe(o) : `${source}: object #${index + 1}`;
 }
 function checkRequiredFields(o, index) {
@@ -32980,7 +33019,7 @@ function checkRequiredFields(o, index) {
         throw new ManifestError(where, 'missing apiVersion');
     if (typeof o.kind !== 'string' || o.kind === '')
         throw new ManifestError(where, 'missing kind');
-    if (!isObject(o.metadata))
+    if (!isRecord(o.metadata))
         throw new ManifestError(where, 'missing metadata');
     if (typeof o.metadata.name !== 'string' || o.metadata.name === '')
         throw new ManifestError(where, 'missing metadata.name');
@@ -33030,8 +33069,6 @@ function manifestNamespace(objects) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
-// The action's inputs, checked up front so that a typo fails the job before
-// anything is built or applied. Reading goes through `get` to keep this pure.
 
 
 
@@ -33070,7 +33107,6 @@ function parseInteger(get, name, fallback, min, max) {
         throw new InputError(name, `expected a whole number, got '${text}'`);
     return checkRange(name, Number(text), min, max);
 }
-/** Seconds in '300', '90s', '5m', '1m30s' or '1h'. */
 function parseDuration(text, input) {
     const trimmed = text.trim();
     if (/^\d+$/.test(trimmed))
@@ -33101,7 +33137,6 @@ function parseManifests(get, defaultManifests) {
     const listed = splitList(get('manifests'), /[\n,]/);
     return listed.length > 0 ? listed : [defaultManifests];
 }
-// The tag has its own input so that one image input serves every commit.
 function parseImage(get, command) {
     const text = optional(get, 'image');
     if (text === undefined) {
@@ -33197,8 +33232,6 @@ function parsePreview(get) {
     }
     return number;
 }
-// The domain becomes part of an Ingress host, where the API server accepts
-// only a lowercase DNS-1123 subdomain.
 function parsePreviewDomain(get) {
     const domain = optional(get, 'preview-domain');
     if (domain === undefined)
@@ -33239,7 +33272,6 @@ function parseInputs(get, ctx) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/reporter.ts
-/** A terminal: plain lines, the summary printed at the end. */
 const consoleReporter = (write = (s) => process.stdout.write(s)) => ({
     info: (line) => write(`${line}\n`),
     warning: (line) => write(`warning: ${line}\n`),
@@ -34398,8 +34430,6 @@ function getExecOutput(commandLine, args, options) {
 }
 //# sourceMappingURL=exec.js.map
 ;// CONCATENATED MODULE: ./src/image/build.ts
-// Building and pushing the release image with docker: buildx when present, the classic builder
-// otherwise; OCI labels that tie the image to its commit; pushes retried on transient errors.
 
 const docker = {
     async run(args, input) {
@@ -34415,7 +34445,6 @@ const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502
 async function hasBuildx(d) {
     return (await d.run(['buildx', 'version'])).code === 0;
 }
-/** The OCI annotations every release image carries. */
 function ociLabels(source, revision, created) {
     return {
         ...(source ? { 'org.opencontainers.image.source': source } : {}),
@@ -34426,8 +34455,10 @@ function ociLabels(source, revision, created) {
 function buildArgs(req, buildx) {
     return [
         ...(buildx ? ['buildx', 'build', '--load'] : ['build']),
-        '--file', req.dockerfile,
-        '--tag', req.tagged,
+        '--file',
+        req.dockerfile,
+        '--tag',
+        req.tagged,
         ...Object.entries(req.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
         ...req.buildArgs.flatMap((a) => ['--build-arg', a]),
         req.context,
@@ -34448,7 +34479,6 @@ async function login(d, registry, username, password) {
 async function logout(d, registry) {
     await d.run(['logout', registry]);
 }
-/** Pushes, retrying transient registry errors a bounded number of times with growing pauses. */
 async function push(d, tagged, log, attempts = 3, pauseMs = 2000) {
     for (let i = 1;; i++) {
         const r = await d.run(['push', tagged]);
@@ -37076,8 +37106,6 @@ function _unique(values) {
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/kube/install.ts
-// A pinned kubectl through the runner's tool cache, checked against its published sha256
-// before it ever runs.
 
 
 
@@ -37110,8 +37138,6 @@ async function installKubectl(version, log) {
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
 ;// CONCATENATED MODULE: ./src/kube/kubeconfig.ts
-// The kubeconfig a run was given as an input lives only for the run: a 0600 file in a private
-// temporary directory, removed afterwards.
 
 
 
@@ -37121,20 +37147,14 @@ function writeKubeconfig(content, tmpRoot = process.env.RUNNER_TEMP || external_
     (0,external_node_fs_namespaceObject.writeFileSync)(file, content, { mode: 0o600 });
     return { path: file, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
 }
-/** Lines worth masking in the log: every credential-looking value of the kubeconfig. */
 function secretLines(content) {
-    // YAML or JSON keys, quoted or not; exec plugins' env values are covered by the whole-file mask.
     const key = /["']?(?:client-key-data|client-certificate-data|client-secret|token|id-token|refresh-token|password|secret)["']?\s*:\s*["']?([^\s,}"']+)/g;
     return [...new Set([...content.matchAll(key)].map((m) => m[1]))].filter((v) => v.length >= 4);
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/kube/kubectl.ts
-// The one door to the cluster: kubectl, run with argument arrays (never a shell), against the
-// kubeconfig the run was given. Output is captured, not echoed, so secrets stay out of the log.
-
-
+;// CONCATENATED MODULE: ./src/kube/client.ts
 class KubectlError extends Error {
     args;
     result;
@@ -37144,7 +37164,15 @@ class KubectlError extends Error {
         this.result = result;
         this.name = 'KubectlError';
     }
+    get said() {
+        return (this.result.stderr || this.result.stdout).trim();
+    }
 }
+
+;// CONCATENATED MODULE: ./src/kube/kubectl.ts
+
+
+
 class Kubectl {
     binary;
     kubeconfig;
@@ -37177,12 +37205,10 @@ class Kubectl {
         const { stdout } = await this.run([...args, '-o', 'json'], opts);
         return JSON.parse(stdout);
     }
-    /** A raw GET through kubectl's own authentication (exec plugins, tokens, certificates). */
     async raw(apiPath) {
         const { stdout } = await this.run(['get', '--raw', apiPath]);
         return JSON.parse(stdout);
     }
-    /** Streams a watch: one parsed event per line until stop() or the server closes it. */
     watch(apiPath, onEvent) {
         const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
         let buf = '';
@@ -37200,13 +37226,11 @@ class Kubectl {
         child.stderr.resume();
         const done = new Promise((resolve) => {
             child.on('close', (code) => resolve(code ?? 0));
-            // A kubectl that cannot start ends the stream like a closed watch: the caller lists again.
             child.on('error', () => resolve(127));
         });
         return { stop: () => child.kill('SIGTERM'), done };
     }
 }
-/** Splits kubectl's output of several `-o json` objects printed one after another. */
 function splitJsonStream(text) {
     const out = [];
     let depth = 0;
@@ -37267,8 +37291,6 @@ async function checkHealth(url, expected, retries, log, pauseMs = 2000) {
 }
 
 ;// CONCATENATED MODULE: ./src/image/registry.ts
-// Reading a manifest digest back from the registry over the Distribution API, with the
-// bearer-token challenge registries such as ghcr.io and Docker Hub use.
 
 const ACCEPT = [
     'application/vnd.oci.image.index.v1+json',
@@ -37277,7 +37299,6 @@ const ACCEPT = [
     'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
-/** Registry host and repository path as the API wants them (Docker Hub's own host and library/). */
 function endpoint(ref) {
     const full = normalizedRepository(ref);
     const slash = full.indexOf('/');
@@ -37285,7 +37306,6 @@ function endpoint(ref) {
     const repository = full.slice(slash + 1);
     if (host === 'docker.io')
         host = 'registry-1.docker.io';
-    // Plain HTTP only where docker itself allows it without configuration: loopback.
     const scheme = LOOPBACK.test(host) ? 'http' : 'https';
     return { base: `${scheme}://${host}`, repository };
 }
@@ -37307,7 +37327,6 @@ async function token(challenge, creds) {
     const body = (await res.json());
     return body.token ?? body.access_token;
 }
-/** The digest the registry serves for a tag (or digest), or undefined when it has no such manifest. */
 async function manifestDigest(ref, creds) {
     const { base, repository } = endpoint(ref);
     const url = `${base}/v2/${repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`;
@@ -37328,42 +37347,645 @@ async function manifestDigest(ref, creds) {
     return res.headers.get('docker-content-digest') ?? undefined;
 }
 
+;// CONCATENATED MODULE: ./src/image/release.ts
+
+
+
+
+
+const dockerfilePath = (inputs, cwd) => external_node_path_default().resolve(cwd, inputs.dockerfile);
+const credentialsOf = (inputs) => inputs.registryUsername && inputs.registryPassword ? { username: inputs.registryUsername, password: inputs.registryPassword } : undefined;
+async function lookUp(inputs, ref) {
+    const tagged = formatImageReference(ref);
+    const digest = await manifestDigest(ref, credentialsOf(inputs)).catch((err) => {
+        throw new InputError('image', `cannot read ${tagged} from its registry: ${err.message}`);
+    });
+    if (digest)
+        return { ref, pinned: pinImage(ref, digest), digest };
+    if (inputs.dryRun)
+        return { ref, pinned: tagged };
+    throw new InputError('tag', `${tagged} is not in the registry (build is false, so it must exist)`);
+}
+async function pushLoggedIn(d, inputs, ref, log) {
+    const creds = credentialsOf(inputs);
+    const registry = ref.registry ?? 'docker.io';
+    if (creds)
+        await login(d, registry, creds.username, creds.password);
+    try {
+        await push(d, formatImageReference(ref), log);
+    }
+    finally {
+        if (creds)
+            await logout(d, registry);
+    }
+}
+async function releaseImage(inputs, ctx, d, log, warn) {
+    const ref = { ...parseImageReference(inputs.image), tag: inputs.tag };
+    if (!inputs.build || inputs.dryRun)
+        return lookUp(inputs, ref);
+    const tagged = formatImageReference(ref);
+    const labels = ociLabels(ctx.repositoryUrl, ctx.sha, new Date());
+    await build(d, { tagged, dockerfile: dockerfilePath(inputs, ctx.cwd), context: external_node_path_default().resolve(ctx.cwd, inputs.context), buildArgs: inputs.buildArgs, labels }, log);
+    if (!inputs.push) {
+        warn(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
+        return { ref, pinned: tagged };
+    }
+    await pushLoggedIn(d, inputs, ref, log);
+    const digest = await manifestDigest(ref, credentialsOf(inputs));
+    if (!digest)
+        throw new Error(`the registry does not list ${tagged} right after the push`);
+    log(`pushed ${tagged} (${digest})`);
+    return { ref, pinned: pinImage(ref, digest), digest };
+}
+
 ;// CONCATENATED MODULE: ./src/kube/access.ts
-async function clusterVersion(kubectl) {
-    const v = await kubectl.raw('/version');
+async function checkKubeconfig(kube) {
+    const r = await kube.run(['config', 'view', '--minify', '-o', 'jsonpath={.current-context}'], { allowFailure: true });
+    if (r.code !== 0)
+        throw new Error((r.stderr || r.stdout).trim().replace(/^error: /, ''));
+}
+async function clusterVersion(kube) {
+    const v = await kube.raw('/version');
     return v.gitVersion;
 }
-/** The denied permissions, each as "verb resource". */
-async function missingPermissions(kubectl, namespace, wanted) {
+async function missingPermissions(kube, namespace, wanted) {
     const answers = await Promise.all(wanted.map(async (p) => {
         const args = ['auth', 'can-i', p.verb, p.resource, ...(p.namespaced ? ['-n', namespace] : [])];
-        const r = await kubectl.run(args, { allowFailure: true });
+        const r = await kube.run(args, { allowFailure: true });
         return r.stdout.trim() === 'yes' ? undefined : `${p.verb} ${p.resource}${p.namespaced ? ` in ${namespace}` : ''}`;
     }));
     return answers.filter((a) => !!a);
 }
 
-;// CONCATENATED MODULE: ./src/manifests/substitute.ts
-// Rewrites of rendered manifests before they are applied. Every function
-// returns new objects so the caller can still show or diff the originals.
+;// CONCATENATED MODULE: ./src/kube/apply.ts
 
-
-
-const CLUSTER_SCOPED_KINDS = [
-    'Namespace',
-    'ClusterRole',
-    'ClusterRoleBinding',
-    'PersistentVolume',
-    'StorageClass',
-    'CustomResourceDefinition',
-    'PriorityClass',
-    'IngressClass',
+const asList = (objects) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
+const serverSide = (verb, namespace, fieldManager) => [
+    verb,
+    '--server-side',
+    `--field-manager=${fieldManager}`,
+    '--force-conflicts',
+    '-n',
+    namespace,
+    '-f',
+    '-',
 ];
+async function applyServerSide(kube, namespace, objects, fieldManager, dryRun = false) {
+    const args = serverSide('apply', namespace, fieldManager);
+    const r = await kube.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
+    return r.stdout.trim();
+}
+function serverRejections(stderr, missingNamespace) {
+    const blocks = stderr
+        .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
+        .map((b) => b.trim())
+        .filter((b) => b && !b.startsWith('Warning:'));
+    const missing = missingNamespace && new RegExp(`^Error from server \\(NotFound\\): namespaces "${missingNamespace}" not found$`);
+    return blocks.filter((b) => !(missing && missing.test(b)));
+}
+async function dryRunServerSide(kube, namespace, objects, fieldManager, namespaceExists) {
+    const args = [...serverSide('apply', namespace, fieldManager), '--dry-run=server'];
+    const r = await kube.run(args, { input: asList(objects), allowFailure: true });
+    const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace);
+    if (r.code !== 0 && (refused.length || namespaceExists))
+        throw new KubectlError(args, { ...r, stderr: refused.join('\n') || r.stderr });
+    return r.stdout.trim();
+}
+async function diffServerSide(kube, namespace, objects, fieldManager) {
+    const r = await kube.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
+    if (r.code > 1)
+        throw new Error(`kubectl diff failed: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+}
+async function namespaceExists(kube, namespace) {
+    const args = ['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'];
+    const r = await kube.run(args, { allowFailure: true });
+    if (r.code === 0)
+        return r.stdout.trim() !== '';
+    if (/forbidden/i.test(r.stderr))
+        return true;
+    throw new KubectlError(args, r);
+}
+
+;// CONCATENATED MODULE: ./src/manifests/objects.ts
+const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
+function ingressUrl(objects) {
+    const ingress = objects.find((o) => o.kind === 'Ingress');
+    const rule = ingress?.spec?.rules?.find((r) => r.host);
+    if (!ingress || !rule?.host)
+        return undefined;
+    const tls = (ingress.spec.tls ?? []).some((t) => (t.hosts ?? []).includes(rule.host));
+    return `${tls ? 'https' : 'http'}://${rule.host}`;
+}
+
+;// CONCATENATED MODULE: ./src/kube/resources.ts
+const r = (plural, groupVersion, namespaced = true) => {
+    const [group, version] = groupVersion.includes('/') ? groupVersion.split('/') : ['', groupVersion];
+    return { plural, group, version, namespaced };
+};
+const RESOURCES = {
+    Namespace: r('namespaces', 'v1', false),
+    ConfigMap: r('configmaps', 'v1'),
+    Secret: r('secrets', 'v1'),
+    Service: r('services', 'v1'),
+    ServiceAccount: r('serviceaccounts', 'v1'),
+    PersistentVolumeClaim: r('persistentvolumeclaims', 'v1'),
+    ResourceQuota: r('resourcequotas', 'v1'),
+    LimitRange: r('limitranges', 'v1'),
+    Pod: r('pods', 'v1'),
+    Endpoints: r('endpoints', 'v1'),
+    Event: r('events', 'v1'),
+    PersistentVolume: r('persistentvolumes', 'v1', false),
+    Deployment: r('deployments', 'apps/v1'),
+    StatefulSet: r('statefulsets', 'apps/v1'),
+    DaemonSet: r('daemonsets', 'apps/v1'),
+    ReplicaSet: r('replicasets', 'apps/v1'),
+    ControllerRevision: r('controllerrevisions', 'apps/v1'),
+    Job: r('jobs', 'batch/v1'),
+    CronJob: r('cronjobs', 'batch/v1'),
+    HorizontalPodAutoscaler: r('horizontalpodautoscalers', 'autoscaling/v2'),
+    Ingress: r('ingresses', 'networking.k8s.io/v1'),
+    IngressClass: r('ingressclasses', 'networking.k8s.io/v1', false),
+    NetworkPolicy: r('networkpolicies', 'networking.k8s.io/v1'),
+    PodDisruptionBudget: r('poddisruptionbudgets', 'policy/v1'),
+    Lease: r('leases', 'coordination.k8s.io/v1'),
+    Role: r('roles', 'rbac.authorization.k8s.io/v1'),
+    RoleBinding: r('rolebindings', 'rbac.authorization.k8s.io/v1'),
+    ClusterRole: r('clusterroles', 'rbac.authorization.k8s.io/v1', false),
+    ClusterRoleBinding: r('clusterrolebindings', 'rbac.authorization.k8s.io/v1', false),
+    StorageClass: r('storageclasses', 'storage.k8s.io/v1', false),
+    PriorityClass: r('priorityclasses', 'scheduling.k8s.io/v1', false),
+    CustomResourceDefinition: r('customresourcedefinitions', 'apiextensions.k8s.io/v1', false),
+};
+const CLUSTER_SCOPED_KINDS = Object.entries(RESOURCES)
+    .filter(([, info]) => !info.namespaced)
+    .map(([kind]) => kind);
+const isNamespaced = (kind) => !CLUSTER_SCOPED_KINDS.includes(kind);
+function plural(word) {
+    if (/(s|x|z|ch|sh)$/.test(word))
+        return `${word}es`;
+    if (/[^aeiou]y$/.test(word))
+        return `${word.slice(0, -1)}ies`;
+    return `${word}s`;
+}
+function resourceOf(o) {
+    const known = RESOURCES[o.kind];
+    if (known)
+        return known.group ? `${known.plural}.${known.group}` : known.plural;
+    const group = o.apiVersion?.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
+    return `${plural(o.kind.toLowerCase())}${group}`;
+}
+function collectionPath(kind, namespace) {
+    const info = RESOURCES[kind];
+    if (!info)
+        throw new Error(`no API path known for kind ${kind}`);
+    const prefix = info.group ? `/apis/${info.group}/${info.version}` : `/api/${info.version}`;
+    return `${prefix}/namespaces/${namespace}/${info.plural}`;
+}
+
+;// CONCATENATED MODULE: ./src/rollout/verdict.ts
+
+const DEFAULT_VERDICT_OPTIONS = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
+const REVISION = 'deployment.kubernetes.io/revision';
+const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
+const TRANSIENT_CONFIG = /failed to sync .* cache/i;
+const ago = (time, now) => (time ? (now - Date.parse(time)) / 1000 : 0);
+const terminatedText = (t) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
+const MIGRATION_HINT = 'the migration failed: read its log below; the schema may be partly migrated';
+function oomKilled(cs) {
+    const terminated = cs.state?.terminated;
+    const last = cs.lastState?.terminated;
+    const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
+    if (!oom)
+        return undefined;
+    const message = `killed for exceeding its memory limit (${terminatedText(oom)})`;
+    return { reason: 'OOMKilled', message, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
+}
+function initFailed(cs) {
+    const terminated = cs.state?.terminated;
+    const last = cs.lastState?.terminated;
+    if (terminated && terminated.exitCode !== 0) {
+        return { reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: MIGRATION_HINT, previousLogs: false };
+    }
+    if (last && last.exitCode !== 0 && !terminated) {
+        const message = `init container exited with ${terminatedText(last)}, ${cs.state?.waiting?.reason ?? 'restarting'}`;
+        return { reason: 'InitContainerFailed', message, hint: MIGRATION_HINT, previousLogs: true };
+    }
+    return undefined;
+}
+function waitingFailure(pod, cs, opts) {
+    const waiting = cs.state?.waiting;
+    const reason = waiting?.reason ?? '';
+    const message = waiting?.message ?? '';
+    switch (reason) {
+        case 'ErrImagePull':
+        case 'ImagePullBackOff': {
+            if (!NOT_FOUND.test(message) && ago(pod.status?.startTime, opts.now) <= opts.pullGraceSeconds)
+                return undefined;
+            return {
+                reason,
+                message,
+                hint: `the image ${cs.image} is not in the registry (or the node may not pull it): check the tag or digest and the pull secret`,
+            };
+        }
+        case 'InvalidImageName':
+            return { reason, message, hint: 'the image reference does not parse' };
+        case 'CrashLoopBackOff': {
+            const last = cs.lastState?.terminated;
+            const what = `restarted ${cs.restartCount ?? 0} times; last ${last ? terminatedText(last) : 'exit unknown'}`;
+            return { reason, message: what, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
+        }
+        case 'CreateContainerConfigError':
+            if (TRANSIENT_CONFIG.test(message))
+                return undefined;
+            return { reason, message, hint: 'a ConfigMap or Secret the pod references is missing, or lacks the key' };
+        case 'CreateContainerError':
+        case 'RunContainerError':
+        case 'ContainerCannotRun':
+            return { reason, message, hint: 'the runtime could not start the container: check command, entrypoint and mounts' };
+    }
+    return undefined;
+}
+function exitedForGood(pod, cs) {
+    const terminated = cs.state?.terminated;
+    if (!terminated || terminated.exitCode === 0 || pod.spec?.restartPolicy !== 'Never')
+        return undefined;
+    return { reason: 'Error', message: `exited with ${terminatedText(terminated)}`, hint: 'read the log below', previousLogs: false };
+}
+function containerFailure(pod, cs, init, opts) {
+    const found = oomKilled(cs) ?? (init ? initFailed(cs) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
+    return found && { pod: pod.metadata.name, container: cs.name, init, ...found };
+}
+function podFailures(pod, opts) {
+    if (pod.metadata.deletionTimestamp)
+        return [];
+    const status = pod.status ?? {};
+    const scheduled = conditionOf(pod, 'PodScheduled');
+    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
+            return [];
+        return [
+            {
+                pod: pod.metadata.name,
+                reason: 'Unschedulable',
+                message: scheduled.message ?? '',
+                hint: 'no node has room for the requests: lower resources.requests or add nodes',
+            },
+        ];
+    }
+    const out = [];
+    for (const cs of status.initContainerStatuses ?? []) {
+        const f = containerFailure(pod, cs, true, opts);
+        if (f)
+            out.push(f);
+    }
+    for (const cs of status.containerStatuses ?? []) {
+        const f = containerFailure(pod, cs, false, opts);
+        if (f)
+            out.push(f);
+    }
+    return out;
+}
+const isPodReady = (pod) => !pod.metadata.deletionTimestamp && conditionOf(pod, 'Ready')?.status === 'True';
+function newReplicaSet(deployment, replicaSets) {
+    const revision = deployment.metadata.annotations?.[REVISION];
+    const uid = deployment.metadata.uid;
+    return replicaSets.find((rs) => ownedBy(rs, uid) && rs.metadata.annotations?.[REVISION] === revision);
+}
+function newDeploymentPods(deployment, replicaSets, pods) {
+    const rs = newReplicaSet(deployment, replicaSets);
+    if (!rs)
+        return [];
+    return pods.filter((p) => ownedBy(p, rs.metadata.uid));
+}
+function newStatefulSetPods(sts, pods) {
+    const revision = sts.status?.updateRevision;
+    return pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] === revision);
+}
+const failed = (failures) => ({
+    state: 'failed',
+    message: `${failures[0].pod}: ${failures[0].reason}`,
+    failures,
+});
+function deploymentVerdict(d, replicaSets, pods, opts) {
+    const status = d.status ?? {};
+    const progressing = conditionOf(d, 'Progressing');
+    const replicaFailure = conditionOf(d, 'ReplicaFailure');
+    if ((status.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const failures = newDeploymentPods(d, replicaSets, pods).flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    if (replicaFailure?.status === 'True') {
+        return failed([
+            {
+                pod: `replicaset of ${d.metadata.name}`,
+                reason: replicaFailure.reason ?? 'ReplicaFailure',
+                message: replicaFailure.message ?? '',
+                hint: 'pods cannot be created: check quota, limit ranges and admission policies',
+            },
+        ]);
+    }
+    if (progressing?.reason === 'ProgressDeadlineExceeded') {
+        return failed([
+            {
+                pod: d.metadata.name,
+                reason: 'ProgressDeadlineExceeded',
+                message: progressing.message ?? '',
+                hint: 'the rollout made no progress within progressDeadlineSeconds',
+            },
+        ]);
+    }
+    const want = d.spec?.replicas ?? 1;
+    const updated = status.updatedReplicas ?? 0;
+    const total = status.replicas ?? 0;
+    const available = status.availableReplicas ?? 0;
+    if (updated < want)
+        return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
+    if (total > updated)
+        return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
+    if (available < updated)
+        return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
+    return { state: 'ready', message: `${available} of ${want} replicas available`, failures: [] };
+}
+function statefulSetVerdict(s, pods, opts) {
+    const status = s.status ?? {};
+    if (s.spec?.updateStrategy?.type === 'OnDelete') {
+        return failed([
+            { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
+        ]);
+    }
+    if (!status.observedGeneration || status.observedGeneration < (s.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const failures = newStatefulSetPods(s, pods).flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    const want = s.spec?.replicas ?? 1;
+    const ready = status.readyReplicas ?? 0;
+    if (ready < want)
+        return { state: 'progressing', message: `${ready} of ${want} pods ready`, failures: [] };
+    const partition = s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+    if (partition > 0) {
+        const updated = status.updatedReplicas ?? 0;
+        if (updated < want - partition)
+            return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
+        return { state: 'ready', message: `partitioned roll out complete: ${updated} new pods`, failures: [] };
+    }
+    if (status.updateRevision !== status.currentRevision) {
+        return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
+    }
+    return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
+}
+function newDaemonSetPods(ds, pods) {
+    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
+}
+function daemonSetVerdict(ds, pods, opts) {
+    const status = ds.status ?? {};
+    if ((status.observedGeneration ?? 0) < (ds.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const mine = newDaemonSetPods(ds, pods);
+    const failures = mine.flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    const want = status.desiredNumberScheduled ?? 0;
+    if ((status.updatedNumberScheduled ?? 0) < want)
+        return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
+    if ((status.numberAvailable ?? 0) < want)
+        return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
+    return { state: 'ready', message: `${want} pods available`, failures: [] };
+}
+function unreadyAtDeadline(pods, now) {
+    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
+    return pods
+        .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
+        .flatMap((p) => {
+        const signals = podFailures(p, strict);
+        if (signals.length)
+            return signals;
+        const cond = conditionOf(p, 'Ready');
+        return [
+            {
+                pod: p.metadata.name,
+                reason: 'NotReady',
+                message: cond?.message ?? 'the pod never became Ready',
+                hint: 'the readiness probe never passed: see the Unhealthy events below',
+            },
+        ];
+    });
+}
+
+;// CONCATENATED MODULE: ./src/rollout/workloads.ts
+
+
+const workloadId = (w) => `${w.kind}/${w.name}`;
+const workloads_REVISION = 'deployment.kubernetes.io/revision';
+function controllerRevision(workload, history) {
+    const owned = history.filter((cr) => ownedBy(cr, workload.metadata.uid));
+    const current = workload.status?.updateRevision;
+    if (current)
+        return owned.find((cr) => cr.metadata.name === current)?.revision;
+    return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
+}
+const DEPLOYMENT = {
+    kind: 'Deployment',
+    reads: ['ReplicaSet', 'Pod'],
+    newPods: (d, r) => newDeploymentPods(d, r.replicaSets, r.pods),
+    verdict: (d, r, opts) => deploymentVerdict(d, r.replicaSets, r.pods, opts),
+    revision(d) {
+        const n = Number(d.metadata.annotations?.[workloads_REVISION]);
+        return Number.isFinite(n) && n > 0 ? n : undefined;
+    },
+    controllerRevisions: false,
+    unstickAfterUndo: false,
+};
+const STATEFUL_SET = {
+    kind: 'StatefulSet',
+    reads: ['Pod'],
+    newPods: (s, r) => newStatefulSetPods(s, r.pods),
+    verdict: (s, r, opts) => statefulSetVerdict(s, r.pods, opts),
+    revision: controllerRevision,
+    controllerRevisions: true,
+    unstickAfterUndo: true,
+};
+const DAEMON_SET = {
+    kind: 'DaemonSet',
+    reads: ['Pod'],
+    newPods: (ds, r) => newDaemonSetPods(ds, r.pods),
+    verdict: (ds, r, opts) => daemonSetVerdict(ds, r.pods, opts),
+    revision: controllerRevision,
+    controllerRevisions: true,
+    unstickAfterUndo: false,
+};
+const WORKLOADS = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET };
+const isWorkload = (kind) => kind in WORKLOADS;
+function workloadKind(kind) {
+    const k = WORKLOADS[kind];
+    if (!k)
+        throw new Error(`${kind} is not a workload kind with rollouts`);
+    return k;
+}
+function liveRevision(workload, history) {
+    if (workload.spec?.revisionHistoryLimit === 0)
+        return undefined;
+    return workloadKind(workload.kind).revision(workload, history);
+}
+
+;// CONCATENATED MODULE: ./src/manifests/permissions.ts
+
+
+function requiredPermissions(objects, namespaceExists) {
+    const out = [];
+    const add = (verb, resource, namespaced = true) => {
+        if (!out.some((p) => p.verb === verb && p.resource === resource))
+            out.push({ verb, resource, namespaced });
+    };
+    for (const o of objects) {
+        if (o.kind === 'Namespace') {
+            if (namespaceExists)
+                add('patch', `namespaces/${o.metadata.name}`, false);
+            else
+                add('create', 'namespaces', false);
+            continue;
+        }
+        add('patch', resourceOf(o), isNamespaced(o.kind));
+        add('create', resourceOf(o), isNamespaced(o.kind));
+    }
+    for (const r of ['pods', 'events'])
+        add('list', r);
+    add('watch', 'pods');
+    add('get', 'pods/log');
+    const workloads = [...new Set(objects.map((o) => o.kind))].flatMap((k) => WORKLOADS[k] ?? []);
+    for (const w of workloads) {
+        for (const v of ['get', 'list', 'watch'])
+            add(v, resourceOf(w));
+        for (const read of w.reads)
+            for (const v of ['list', 'watch'])
+                add(v, resourceOf({ kind: read }));
+        if (w.controllerRevisions)
+            add('list', resourceOf({ kind: 'ControllerRevision' }));
+        if (w.unstickAfterUndo)
+            add('delete', 'pods');
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/manifests/plan.ts
+
+const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
+const WAITS = {
+    namespace: false,
+    config: false,
+    data: true,
+    migrate: true,
+    app: true,
+    edge: false,
+};
+const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
+const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
+function phaseOf(o) {
+    if (o.kind === 'Namespace')
+        return 'namespace';
+    if (o.kind === 'StatefulSet')
+        return 'data';
+    if (runsMigrations(o))
+        return 'migrate';
+    if (APP_KINDS.includes(o.kind))
+        return 'app';
+    if (o.kind === 'Ingress')
+        return 'edge';
+    return 'config';
+}
+function planPhases(objects) {
+    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
+}
+function workloadsOf(phase) {
+    return phase.objects.filter((o) => isWorkload(o.kind));
+}
+
+;// CONCATENATED MODULE: ./src/manifests/render.ts
+
+
+
+
+
+const KUSTOMIZATION = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+const MANIFEST = /\.(ya?ml|json)$/;
+const isKustomization = (dir) => KUSTOMIZATION.some((f) => (0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, f)));
+async function parse(kube, source, file, input) {
+    const args = ['annotate', '--local', '-f', file ?? '-', '-o', 'json', 'medaudit-deploy/parse-'];
+    let stdout;
+    try {
+        ({ stdout } = await kube.run(args, input !== undefined ? { input } : {}));
+    }
+    catch (err) {
+        if (err instanceof KubectlError)
+            throw new ManifestError(source, `does not parse: ${(err.result.stderr || err.result.stdout).trim().replace(/^error: /, '')}`);
+        throw err;
+    }
+    return splitJsonStream(stdout)
+        .flatMap((o) => (o.kind === 'List' ? o.items : [o]))
+        .map((o) => {
+        if (o.metadata?.annotations && Object.keys(o.metadata.annotations).length === 0)
+            delete o.metadata.annotations;
+        return { ...o, __source: source };
+    });
+}
+async function render(kube, dir) {
+    try {
+        return (await kube.run(['kustomize', '--load-restrictor=LoadRestrictionsNone', dir])).stdout;
+    }
+    catch (err) {
+        if (err instanceof KubectlError)
+            throw new ManifestError(dir, `kustomize failed: ${err.result.stderr.trim()}`);
+        throw err;
+    }
+}
+async function loadManifests(kube, entries, cwd) {
+    const out = [];
+    for (const entry of entries) {
+        const full = external_node_path_default().resolve(cwd, entry);
+        if (!(0,external_node_fs_namespaceObject.existsSync)(full))
+            throw new InputError('manifests', `'${entry}' does not exist`);
+        if ((0,external_node_fs_namespaceObject.statSync)(full).isDirectory()) {
+            if (isKustomization(full)) {
+                const yaml = await render(kube, full);
+                out.push(...(await parse(kube, `${entry} (kustomize)`, undefined, yaml)));
+                continue;
+            }
+            const files = (0,external_node_fs_namespaceObject.readdirSync)(full)
+                .filter((f) => MANIFEST.test(f))
+                .sort();
+            if (!files.length)
+                throw new InputError('manifests', `'${entry}' holds no .yaml, .yml or .json file`);
+            for (const f of files)
+                out.push(...(await parse(kube, external_node_path_default().join(entry, f), external_node_path_default().join(full, f))));
+        }
+        else {
+            out.push(...(await parse(kube, entry, full)));
+        }
+    }
+    if (!out.length)
+        throw new InputError('manifests', 'no Kubernetes objects found');
+    return out;
+}
+function stripSource(o) {
+    const { __source: _ignored, ...rest } = o;
+    return rest;
+}
+
+;// CONCATENATED MODULE: ./src/manifests/substitute.ts
+
+
+
+
+
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
 const TEMPLATED_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'];
 const HPA_SCALABLE_KINDS = ['Deployment', 'StatefulSet', 'ReplicaSet'];
 const copy = (value) => structuredClone(value);
-const substitute_isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 function podSpecPath(o) {
     if (o.kind === 'Pod')
         return 'spec';
@@ -37373,22 +37995,20 @@ function podSpecPath(o) {
         return 'spec.jobTemplate.spec.template.spec';
     return undefined;
 }
-const valueAt = (o, path) => path.split('.').reduce((node, key) => (substitute_isObject(node) ? node[key] : undefined), o);
+const valueAt = (o, path) => path.split('.').reduce((node, key) => (isRecord(node) ? node[key] : undefined), o);
 function podSpecPaths(o) {
     const path = podSpecPath(o);
     if (path === undefined)
         return [];
     const spec = valueAt(o, path);
-    return substitute_isObject(spec) ? [{ path, spec }] : [];
+    return isRecord(spec) ? [{ path, spec }] : [];
 }
 function containersOf(o) {
     return podSpecPaths(o).flatMap(({ path, spec }) => CONTAINER_LISTS.flatMap((list) => {
         const containers = spec[list];
         if (!Array.isArray(containers))
             return [];
-        return containers
-            .map((container, i) => ({ container, path: `${path}.${list}[${i}]` }))
-            .filter((slot) => substitute_isObject(slot.container));
+        return containers.map((container, i) => ({ container, path: `${path}.${list}[${i}]` })).filter((slot) => isRecord(slot.container));
     }));
 }
 function imagesFoundSummary(objects) {
@@ -37416,8 +38036,6 @@ function substituteImage(objects, target, pinned) {
     }
     return { objects: result, changes };
 }
-// Only the workload's own metadata: annotating the pod template would roll
-// out a new revision on every deploy even when nothing else changed.
 function annotateWorkloads(objects, annotations) {
     return objects.map((original) => {
         const o = copy(original);
@@ -37427,25 +38045,21 @@ function annotateWorkloads(objects, annotations) {
         return o;
     });
 }
-// An object without a namespace is applied into the deploy's namespace, so it
-// cannot be told apart from one that names it.
 const sameNamespace = (a, b) => !a || !b || a === b;
 function isAutoscalerOf(hpa, o) {
     const ref = hpa.spec?.scaleTargetRef;
     return (hpa.kind === 'HorizontalPodAutoscaler' &&
         hpa.apiVersion.startsWith('autoscaling/') &&
-        substitute_isObject(ref) &&
+        isRecord(ref) &&
         ref.kind === o.kind &&
         ref.name === o.metadata.name &&
         sameNamespace(hpa.metadata.namespace, o.metadata.namespace));
 }
-// Applying spec.replicas would reset the count the HPA chose, and the pods
-// above it would be killed on every deploy.
 function omitHpaScaledReplicas(objects) {
     return objects.map((original) => {
         const o = copy(original);
         const scaled = HPA_SCALABLE_KINDS.includes(o.kind) && objects.some((hpa) => isAutoscalerOf(hpa, o));
-        if (scaled && substitute_isObject(o.spec))
+        if (scaled && isRecord(o.spec))
             delete o.spec.replicas;
         return o;
     });
@@ -37454,14 +38068,12 @@ function namespacesUsed(objects) {
     const used = objects.map((o) => (o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace));
     return new Set(used.filter((ns) => typeof ns === 'string' && ns !== ''));
 }
-// Service accounts bound from the old namespace moved with it; others (say
-// in kube-system) did not.
 function rehomeSubjects(binding, oldNamespaces, namespace) {
     const subjects = binding.subjects;
     if (!Array.isArray(subjects))
         return;
     for (const subject of subjects) {
-        if (substitute_isObject(subject) && subject.kind === 'ServiceAccount' && oldNamespaces.has(subject.namespace)) {
+        if (isRecord(subject) && subject.kind === 'ServiceAccount' && typeof subject.namespace === 'string' && oldNamespaces.has(subject.namespace)) {
             subject.namespace = namespace;
         }
     }
@@ -37482,230 +38094,13 @@ function setNamespace(objects, namespace) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/manifests/permissions.ts
-
-const RESOURCES = {
-    Namespace: 'namespaces',
-    ConfigMap: 'configmaps',
-    Secret: 'secrets',
-    Service: 'services',
-    ServiceAccount: 'serviceaccounts',
-    PersistentVolumeClaim: 'persistentvolumeclaims',
-    ResourceQuota: 'resourcequotas',
-    LimitRange: 'limitranges',
-    Pod: 'pods',
-    Deployment: 'deployments.apps',
-    StatefulSet: 'statefulsets.apps',
-    DaemonSet: 'daemonsets.apps',
-    ReplicaSet: 'replicasets.apps',
-    Job: 'jobs.batch',
-    CronJob: 'cronjobs.batch',
-    HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
-    Ingress: 'ingresses.networking.k8s.io',
-    NetworkPolicy: 'networkpolicies.networking.k8s.io',
-    PodDisruptionBudget: 'poddisruptionbudgets.policy',
-    Role: 'roles.rbac.authorization.k8s.io',
-    RoleBinding: 'rolebindings.rbac.authorization.k8s.io',
-    ClusterRole: 'clusterroles.rbac.authorization.k8s.io',
-    ClusterRoleBinding: 'clusterrolebindings.rbac.authorization.k8s.io',
-    Endpoints: 'endpoints',
-    IngressClass: 'ingressclasses.networking.k8s.io',
-};
-/** English plural as the API's resource names use it (policy → policies, class → classes). */
-function plural(word) {
-    if (/(s|x|z|ch|sh)$/.test(word))
-        return `${word}es`;
-    if (/[^aeiou]y$/.test(word))
-        return `${word.slice(0, -1)}ies`;
-    return `${word}s`;
-}
-/** The resource name `kubectl auth can-i` takes for a kind (group-qualified where it has a group). */
-function resourceOf(o) {
-    const known = RESOURCES[o.kind];
-    if (known)
-        return known;
-    const group = o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
-    return `${plural(o.kind.toLowerCase())}${group}`;
-}
-/**
- * Server-side apply is a PATCH that creates what is missing; an existing namespace is only
- * patched (a namespaced deployer may patch its own namespace but never create one).
- */
-function requiredPermissions(objects, namespaceExists) {
-    const out = [];
-    const add = (verb, resource, namespaced = true) => {
-        if (!out.some((p) => p.verb === verb && p.resource === resource))
-            out.push({ verb, resource, namespaced });
-    };
-    for (const o of objects) {
-        if (o.kind === 'Namespace') {
-            if (namespaceExists)
-                add('patch', `namespaces/${o.metadata.name}`, false);
-            else
-                add('create', 'namespaces', false);
-            continue;
-        }
-        const namespaced = !CLUSTER_SCOPED_KINDS.includes(o.kind);
-        add('patch', resourceOf(o), namespaced);
-        add('create', resourceOf(o), namespaced);
-    }
-    const kinds = new Set(objects.map((o) => o.kind));
-    // Watching the rollout and explaining a failure.
-    for (const r of ['pods', 'events'])
-        add('list', r);
-    add('watch', 'pods');
-    add('get', 'pods/log');
-    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet']) {
-        if (!kinds.has(kind))
-            continue;
-        for (const v of ['get', 'list', 'watch'])
-            add(v, RESOURCES[kind]);
-    }
-    if (kinds.has('Deployment'))
-        for (const v of ['list', 'watch'])
-            add(v, 'replicasets.apps');
-    // StatefulSet and DaemonSet history lives in ControllerRevisions; a StatefulSet rollback also
-    // deletes the pods stuck on the bad revision.
-    if (kinds.has('StatefulSet') || kinds.has('DaemonSet'))
-        add('list', 'controllerrevisions.apps');
-    if (kinds.has('StatefulSet'))
-        add('delete', 'pods');
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/manifests/plan.ts
-// Apply order, as the application's README sets it: what a phase needs must
-// exist (and for workloads, be Ready) before it is applied.
-
-const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
-// Only workload phases wait: the rest is accepted as soon as it is stored.
-const WAITS = {
-    namespace: false,
-    config: false,
-    data: true,
-    migrate: true,
-    app: true,
-    edge: false,
-};
-const APP_KINDS = [
-    'Deployment',
-    'DaemonSet',
-    'ReplicaSet',
-    'Job',
-    'CronJob',
-    'Pod',
-    'HorizontalPodAutoscaler',
-    'PodDisruptionBudget',
-];
-// The backend's init container runs the migrations, so it must be Ready
-// before the other app workloads start against the new schema.
-const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
-// Unknown kinds go with the config: they are usually things the workloads
-// reference (custom resources, certificates) and must exist before them.
-function phaseOf(o) {
-    if (o.kind === 'Namespace')
-        return 'namespace';
-    if (o.kind === 'StatefulSet')
-        return 'data';
-    if (runsMigrations(o))
-        return 'migrate';
-    if (APP_KINDS.includes(o.kind))
-        return 'app';
-    if (o.kind === 'Ingress')
-        return 'edge';
-    return 'config';
-}
-function planPhases(objects) {
-    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
-}
-function workloadsOf(phase) {
-    return phase.objects.filter((o) => ROLLABLE_KINDS.includes(o.kind));
-}
-
-;// CONCATENATED MODULE: ./src/manifests/render.ts
-// Reading the manifests: kustomize directories rendered by `kubectl kustomize`, plain files and
-// directories parsed by kubectl itself (offline), so YAML is read exactly as kubectl reads it.
-
-
-
-
-const KUSTOMIZATION = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
-const MANIFEST = /\.(ya?ml|json)$/;
-const isKustomization = (dir) => KUSTOMIZATION.some((f) => (0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, f)));
-/** Parses manifests offline; `kubectl annotate --local` reads any kind and prints JSON. */
-async function parse(kubectl, source, file, input) {
-    const args = ['annotate', '--local', '-f', file ?? '-', '-o', 'json', 'medaudit-deploy/parse-'];
-    let stdout;
-    try {
-        ({ stdout } = await kubectl.run(args, input !== undefined ? { input } : {}));
-    }
-    catch (err) {
-        if (err instanceof KubectlError)
-            throw new ManifestError(source, `does not parse: ${(err.result.stderr || err.result.stdout).trim().replace(/^error: /, '')}`);
-        throw err;
-    }
-    return splitJsonStream(stdout)
-        .flatMap((o) => (o.kind === 'List' ? o.items : [o]))
-        .map((o) => {
-        if (o.metadata?.annotations && Object.keys(o.metadata.annotations).length === 0)
-            delete o.metadata.annotations;
-        return { ...o, __source: source };
-    });
-}
-async function render(kubectl, dir) {
-    try {
-        // Overlays may reference files above their own directory (k8s/overlays/preview does).
-        return (await kubectl.run(['kustomize', '--load-restrictor=LoadRestrictionsNone', dir])).stdout;
-    }
-    catch (err) {
-        if (err instanceof KubectlError)
-            throw new ManifestError(dir, `kustomize failed: ${err.result.stderr.trim()}`);
-        throw err;
-    }
-}
-/** Every object in the given files and directories, each remembering its source. */
-async function loadManifests(kubectl, entries, cwd) {
-    const out = [];
-    for (const entry of entries) {
-        const full = external_node_path_default().resolve(cwd, entry);
-        if (!(0,external_node_fs_namespaceObject.existsSync)(full))
-            throw new InputError('manifests', `'${entry}' does not exist`);
-        if ((0,external_node_fs_namespaceObject.statSync)(full).isDirectory()) {
-            if (isKustomization(full)) {
-                const yaml = await render(kubectl, full);
-                out.push(...(await parse(kubectl, `${entry} (kustomize)`, undefined, yaml)));
-                continue;
-            }
-            const files = (0,external_node_fs_namespaceObject.readdirSync)(full).filter((f) => MANIFEST.test(f)).sort();
-            if (!files.length)
-                throw new InputError('manifests', `'${entry}' holds no .yaml, .yml or .json file`);
-            for (const f of files)
-                out.push(...(await parse(kubectl, external_node_path_default().join(entry, f), external_node_path_default().join(full, f))));
-        }
-        else {
-            out.push(...(await parse(kubectl, entry, full)));
-        }
-    }
-    if (!out.length)
-        throw new InputError('manifests', 'no Kubernetes objects found');
-    return out;
-}
-/** The object as it is sent to the cluster: without the bookkeeping of where it came from. */
-function stripSource(o) {
-    const { __source: _ignored, ...rest } = o;
-    return rest;
-}
-
 ;// CONCATENATED MODULE: ./src/preview/names.ts
-// A pull request's preview environment: its namespace, host, labels and expiry, and the
-// janitor's verdict on it (pure).
 
 
 
 const PREVIEW_LABEL = 'medaudit.io/preview';
 const PR_LABEL = 'medaudit.io/pr';
 const EXPIRES_LABEL = 'medaudit.io/expires';
-/** A preview lives a week after its last deploy unless its PR closes first. */
 const PREVIEW_TTL_SECONDS = 7 * 24 * 3600;
 function previewNamespace(pr) {
     const ns = `medaudit-pr-${pr}`;
@@ -37719,7 +38114,6 @@ function previewHost(pr, domain) {
         throw new InputError('preview-domain', 'a preview needs a domain for its host pr-<N>.<domain>');
     return `pr-${pr}.${domain}`;
 }
-/** Label values carry the PR number and the expiry as Unix seconds (label values allow no colons). */
 function previewLabels(pr, expiresAt, repository) {
     return {
         [PREVIEW_LABEL]: 'true',
@@ -37739,7 +38133,6 @@ const withHost = (o, host) => {
         tls.hosts = (tls.hosts ?? []).map(() => host);
     return { ...o, spec };
 };
-/** The manifests moved into the preview's namespace, with its host and labels; a Namespace added if absent. */
 function previewObjects(objects, pr, host, labels) {
     const namespace = previewNamespace(pr);
     let moved = setNamespace(objects, namespace).map((o) => withHost(o, host));
@@ -37748,7 +38141,6 @@ function previewObjects(objects, pr, host, labels) {
     }
     return moved.map((o) => (o.kind === 'Namespace' ? { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } } : o));
 }
-/** A namespace may be destroyed only when it says it is this PR's preview. */
 function destroyRefusal(namespace, labels, pr) {
     if (labels?.[PREVIEW_LABEL] !== 'true')
         return `namespace '${namespace}' has no ${PREVIEW_LABEL}=true label: it is not a preview, refusing to delete it`;
@@ -37770,14 +38162,15 @@ function janitorDecision(namespace, labels, state, now) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
-const cell = (v) => String(v ?? '—').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const cell = (v) => String(v ?? '—')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
 const HEADLINE = {
     deployed: '✅ Deployed',
     'rolled-back': '↩️ Rolled back',
     failed: '❌ Failed',
     'dry-run': '🔍 Dry run',
 };
-/** One line per failing pod with its hint, then its logs and events, as Skaffold prints them. */
 function explain(d) {
     const where = `${d.workload} pod ${d.pod}${d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : ''}`;
     return [
@@ -37822,33 +38215,34 @@ function summaryMarkdown(r) {
 ;// CONCATENATED MODULE: ./src/rollout/diagnose.ts
 const LOG_LINES = 20;
 const EVENT_COUNT = 5;
-async function lastLogs(kubectl, namespace, f) {
+async function lastLogs(kube, namespace, f) {
     if (!f.container)
         return [];
     const args = ['logs', f.pod, '-n', namespace, '-c', f.container, `--tail=${LOG_LINES}`];
     const read = async (previous) => {
-        const res = await kubectl.run(previous ? [...args, '--previous'] : args, { allowFailure: true });
+        const res = await kube.run(previous ? [...args, '--previous'] : args, { allowFailure: true });
         return res.code === 0 ? res.stdout.split('\n').filter((l) => l.trim() !== '') : [];
     };
-    // Around a restart the failed instance moves from current to previous: look at the other one too.
     const preferred = await read(!!f.previousLogs);
     return preferred.length ? preferred : read(!f.previousLogs);
 }
-async function warnings(kubectl, namespace, pod) {
-    const res = await kubectl.run(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${pod},type=Warning`, '-o', 'json'], { allowFailure: true });
+const when = (e) => Date.parse(e.lastTimestamp ?? e.eventTime ?? '') || 0;
+async function warnings(kube, namespace, pod) {
+    const res = await kube.run(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${pod},type=Warning`, '-o', 'json'], {
+        allowFailure: true,
+    });
     if (res.code !== 0)
         return [];
-    const items = (JSON.parse(res.stdout).items ?? []);
+    const items = JSON.parse(res.stdout).items ?? [];
     return items
-        .sort((a, b) => Date.parse(a.lastTimestamp ?? a.eventTime ?? 0) - Date.parse(b.lastTimestamp ?? b.eventTime ?? 0))
+        .sort((a, b) => when(a) - when(b))
         .slice(-EVENT_COUNT)
         .map((e) => `${e.reason}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}: ${e.message}`);
 }
-/** One diagnosis per failing pod and container; pods beyond the first few are only counted. */
-async function diagnose(kubectl, namespace, failures, limit = 3) {
+async function diagnose(kube, namespace, failures, limit = 3) {
     const out = [];
     for (const { workload, failure } of failures.slice(0, limit)) {
-        const [logs, events] = await Promise.all([lastLogs(kubectl, namespace, failure), warnings(kubectl, namespace, failure.pod)]);
+        const [logs, events] = await Promise.all([lastLogs(kube, namespace, failure), warnings(kube, namespace, failure.pod)]);
         out.push({ ...failure, workload, logs, events });
     }
     return out;
@@ -37856,59 +38250,257 @@ async function diagnose(kubectl, namespace, failures, limit = 3) {
 
 ;// CONCATENATED MODULE: ./src/rollout/snapshot.ts
 
-const REVISION = 'deployment.kubernetes.io/revision';
-const workloadId = (w) => `${w.kind}/${w.name}`;
+
 const imagesOf = (o) => [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c) => `${c.name}=${c.image}`);
-/**
- * The revision number of a live workload, read the way `kubectl rollout history` does; undefined
- * when there is no history to return to (revisionHistoryLimit 0 keeps none).
- */
-function liveRevision(obj, controllerRevisions) {
-    if (obj.spec?.revisionHistoryLimit === 0)
-        return undefined;
-    if (obj.kind === 'Deployment') {
-        const r = Number(obj.metadata.annotations?.[REVISION]);
-        return Number.isFinite(r) && r > 0 ? r : undefined;
+async function snapshot(kube, namespace, workloads) {
+    const kinds = [...new Set(workloads.map((w) => w.kind))];
+    const live = new Map();
+    await Promise.all(kinds.map(async (kind) => {
+        const list = await kube.raw(collectionPath(kind, namespace));
+        for (const o of list.items)
+            live.set(workloadId({ kind, name: o.metadata.name }), { ...o, kind });
+    }));
+    const history = kinds.some((k) => workloadKind(k).controllerRevisions)
+        ? (await kube.raw(collectionPath('ControllerRevision', namespace))).items
+        : [];
+    return workloads.map((w) => {
+        const o = live.get(workloadId(w));
+        return { kind: w.kind, name: w.name, existed: !!o, revision: o ? liveRevision(o, history) : undefined, generation: o?.metadata.generation };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/rollout/watch.ts
+
+
+
+class Cache {
+    byKind = new Map();
+    load(kind, items) {
+        this.byKind.set(kind, new Map(items.map((o) => [o.metadata.name, o])));
     }
-    // StatefulSets and DaemonSets keep history in ControllerRevisions; the current one's name is in status.
-    const current = obj.kind === 'StatefulSet' ? obj.status?.updateRevision : undefined;
-    const owned = controllerRevisions.filter((cr) => ownedBy(cr, obj.metadata.uid));
-    if (current)
-        return owned.find((cr) => cr.metadata.name === current)?.revision;
-    return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
+    apply(kind, type, o) {
+        const byName = this.byKind.get(kind);
+        if (!byName)
+            return;
+        if (type === 'DELETED')
+            byName.delete(o.metadata.name);
+        else
+            byName.set(o.metadata.name, o);
+    }
+    get(w) {
+        return this.byKind.get(w.kind)?.get(w.name);
+    }
+    all(kind) {
+        return [...(this.byKind.get(kind)?.values() ?? [])];
+    }
+    related() {
+        return { pods: this.all('Pod'), replicaSets: this.all('ReplicaSet') };
+    }
 }
-async function readLive(kubectl, namespace, kind, name) {
-    const res = await kubectl.run(['get', kind.toLowerCase(), name, '-n', namespace, '-o', 'json', '--ignore-not-found'], {});
-    return res.stdout.trim() ? JSON.parse(res.stdout) : undefined;
+function podsOf(w, cache) {
+    const obj = cache.get(w);
+    return obj ? workloadKind(w.kind).newPods(obj, cache.related()) : [];
 }
-async function controllerRevisions(kubectl, namespace) {
-    return (await kubectl.json(['get', 'controllerrevisions', '-n', namespace])).items;
+function judge(w, cache, now) {
+    const obj = cache.get(w);
+    if (!obj)
+        return { state: 'progressing', message: 'not created yet', failures: [] };
+    return workloadKind(w.kind).verdict(obj, cache.related(), { ...DEFAULT_VERDICT_OPTIONS, now });
 }
-/** The live state of each workload: before the apply, and again when deciding a rollback. */
-async function snapshot(kubectl, namespace, workloads) {
-    const history = workloads.some((w) => w.kind !== 'Deployment') ? await controllerRevisions(kubectl, namespace) : [];
-    const out = [];
-    for (const w of workloads) {
-        const live = await readLive(kubectl, namespace, w.kind, w.name);
-        out.push({
-            kind: w.kind,
-            name: w.name,
-            existed: !!live,
-            revision: live ? liveRevision(live, history) : undefined,
-            generation: live?.metadata.generation,
-        });
+const judgeAll = (targets, cache, now) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, now)]));
+function judgeAtDeadline(w, cache, now) {
+    const v = judge(w, cache, now);
+    if (v.state !== 'progressing')
+        return v;
+    const unready = unreadyAtDeadline(podsOf(w, cache), now);
+    const failures = unready.length
+        ? unready
+        : [
+            {
+                pod: w.name,
+                reason: 'Timeout',
+                message: `still ${v.message} at the deadline`,
+                hint: 'raise timeout, or look at why the controller makes no progress',
+            },
+        ];
+    return { state: 'failed', message: `timed out: ${v.message}`, failures };
+}
+function health(w, cache) {
+    const out = new Map();
+    for (const p of podsOf(w, cache)) {
+        const statuses = p.status?.containerStatuses ?? [];
+        const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+        const exited = statuses.some((c) => !c.state?.running);
+        out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
     }
     return out;
 }
+function soakFailures(w, before, cache) {
+    const out = [];
+    for (const [pod, now] of health(w, cache)) {
+        const was = before.get(pod);
+        if (!was) {
+            before.set(pod, now);
+            continue;
+        }
+        if (now.restarts > was.restarts || (now.exited && !was.exited)) {
+            const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
+            out.push({
+                pod,
+                reason: 'RestartedWhileSoaking',
+                message,
+                hint: 'the release crashes some time after start: read the log below',
+                previousLogs: now.restarts > was.restarts,
+            });
+        }
+        else if (was.ready && !now.ready) {
+            out.push({
+                pod,
+                reason: 'ReadinessLostWhileSoaking',
+                message: 'was Ready, then failed its readiness probe',
+                hint: 'the release degrades after start: see the Unhealthy events below',
+            });
+        }
+    }
+    return out;
+}
+function firstDoomedPod(targets, verdicts, cache) {
+    const created = targets
+        .filter((t) => verdicts.get(workloadId(t))?.state === 'failed')
+        .flatMap((t) => podsOf(t, cache).map((p) => Date.parse(p.metadata.creationTimestamp ?? '')))
+        .filter((at) => Number.isFinite(at));
+    return created.length ? Math.min(...created) : undefined;
+}
+const kindsFor = (targets) => [...new Set(targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]))];
+class RolloutWatch {
+    kube;
+    namespace;
+    targets;
+    opts;
+    cache = new Cache();
+    kinds;
+    loaded = new Set();
+    lastLine = new Map();
+    streams = [];
+    timers = new Set();
+    ticker;
+    finished = false;
+    soak;
+    resolve = () => undefined;
+    constructor(kube, namespace, targets, opts) {
+        this.kube = kube;
+        this.namespace = namespace;
+        this.targets = targets;
+        this.opts = opts;
+        this.kinds = kindsFor(targets);
+    }
+    run() {
+        return new Promise((resolve) => {
+            this.resolve = resolve;
+            this.later(this.opts.timeoutMs, () => this.atDeadline());
+            this.ticker = setInterval(() => this.evaluate(), 1000);
+            for (const kind of this.kinds)
+                void this.open(kind);
+        });
+    }
+    later(ms, fn) {
+        const t = setTimeout(() => {
+            this.timers.delete(t);
+            fn();
+        }, ms);
+        this.timers.add(t);
+    }
+    finish(ok, verdicts, cause) {
+        if (this.finished)
+            return;
+        this.finished = true;
+        this.timers.forEach((t) => clearTimeout(t));
+        clearInterval(this.ticker);
+        this.streams.forEach((s) => s.stop());
+        this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
+    }
+    atDeadline() {
+        const now = Date.now();
+        this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, now)])), 'timeout');
+    }
+    logChanges(verdicts) {
+        for (const [id, v] of verdicts) {
+            const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
+            if (this.lastLine.get(id) === line)
+                continue;
+            this.lastLine.set(id, line);
+            this.opts.log(`${id} ${line}`);
+        }
+    }
+    evaluate() {
+        if (this.finished || this.loaded.size < this.kinds.length)
+            return;
+        const verdicts = judgeAll(this.targets, this.cache, Date.now());
+        this.logChanges(verdicts);
+        if ([...verdicts.values()].some((v) => v.state === 'failed'))
+            return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
+        if (this.soak)
+            return this.checkSoak(this.soak, verdicts);
+        if (![...verdicts.values()].every((v) => v.state === 'ready'))
+            return;
+        if (!this.opts.soakMs)
+            return this.finish(true, verdicts);
+        this.startSoak(this.opts.soakMs);
+    }
+    startSoak(soakMs) {
+        this.soak = { baseline: new Map(this.targets.map((t) => [workloadId(t), health(t, this.cache)])) };
+        this.opts.log(`all ready; soaking for ${Math.round(soakMs / 1000)}s to catch restarts and readiness flaps`);
+        this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, Date.now())));
+    }
+    checkSoak(soak, verdicts) {
+        for (const t of this.targets) {
+            const failures = soakFailures(t, soak.baseline.get(workloadId(t)), this.cache);
+            if (!failures.length)
+                continue;
+            verdicts.set(workloadId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
+            return this.finish(false, verdicts, 'soak');
+        }
+    }
+    async open(kind) {
+        if (this.finished)
+            return;
+        const path = collectionPath(kind, this.namespace);
+        let list;
+        try {
+            list = await this.kube.raw(path);
+        }
+        catch (err) {
+            this.opts.log(`listing ${kind}s failed: ${err.message.split('\n')[0]}; retrying`);
+            this.later(1000, () => void this.open(kind));
+            return;
+        }
+        if (this.finished)
+            return;
+        this.cache.load(kind, list.items);
+        this.loaded.add(kind);
+        const stream = this.kube.watch(`${path}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
+            if (e.type === 'ERROR' || e.type === 'BOOKMARK')
+                return;
+            this.cache.apply(kind, e.type, e.object);
+            this.evaluate();
+        });
+        this.streams.push(stream);
+        void stream.done.then(() => {
+            if (!this.finished)
+                this.later(200, () => void this.open(kind));
+        });
+        this.evaluate();
+    }
+}
+const watchRollout = (kube, namespace, targets, opts) => new RolloutWatch(kube, namespace, targets, opts).run();
 
 ;// CONCATENATED MODULE: ./src/rollout/rollback.ts
 
 
-/**
- * One step per workload: undo where its spec moved since the snapshot (by generation, so a
- * change the controller has not acted on yet counts too); keep where it did not (a config-only
- * deploy, or a failure before this workload was reached); leave what did not exist before.
- */
+
+
+
+
 function planRollback(before, after) {
     const now = new Map(after.map((s) => [workloadId(s), s]));
     return before.map((s) => {
@@ -37924,426 +38516,50 @@ function planRollback(before, after) {
         return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
     });
 }
-async function undo(kubectl, namespace, step) {
-    await kubectl.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
+async function undo(kube, namespace, step) {
+    await kube.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
 }
-/**
- * With OrderedReady, a StatefulSet whose pod is stuck on the bad revision stays stuck after its
- * template is reverted: such pods must be deleted so the controller recreates them at the old one.
- */
-async function unstickStatefulSet(kubectl, namespace, name) {
-    const generation = (await kubectl.json(['get', 'statefulset', name, '-n', namespace])).metadata.generation;
-    // The controller must have seen the reverted template before updateRevision names it.
-    await kubectl.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${generation}`, '--timeout=60s']);
-    const sts = await kubectl.json(['get', 'statefulset', name, '-n', namespace]);
-    const pods = (await kubectl.json(['get', 'pods', '-n', namespace])).items;
+async function unstickStatefulSet(kube, namespace, name) {
+    const generation = (await kube.json(['get', 'statefulset', name, '-n', namespace])).metadata.generation;
+    await kube.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${generation}`, '--timeout=60s']);
+    const sts = await kube.json(['get', 'statefulset', name, '-n', namespace]);
+    const pods = (await kube.raw(collectionPath('Pod', namespace))).items;
     const restored = sts.status?.updateRevision;
-    const stuck = pods.filter((p) => ownedBy(p, sts.metadata.uid) &&
-        p.metadata.labels?.['controller-revision-hash'] !== restored &&
-        !(p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
+    const stuck = pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] !== restored && conditionOf(p, 'Ready')?.status !== 'True');
     for (const p of stuck)
-        await kubectl.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
+        await kube.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
     return stuck.map((p) => p.metadata.name);
 }
-
-;// CONCATENATED MODULE: ./src/rollout/verdict.ts
-// Rollout status as a pure function of the objects: what `kubectl rollout status` requires for
-// success, plus the pod signals that mean a release will never become healthy.
-
-const DEFAULT_VERDICT_OPTIONS = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
-const verdict_REVISION = 'deployment.kubernetes.io/revision';
-// Docker Hub's "repository does not exist or may require authorization" is left out: it is also how
-// an auth failure reads, which gets the pull grace instead.
-const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
-const TRANSIENT_CONFIG = /failed to sync .* cache/i;
-const ago = (time, now) => (time ? (now - Date.parse(time)) / 1000 : 0);
-const terminatedText = (t) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
-/** Why one container will not come up, or undefined while it may still. */
-function containerFailure(pod, cs, init, opts) {
-    const base = { pod: pod.metadata.name, container: cs.name, init };
-    const waiting = cs.state?.waiting;
-    const last = cs.lastState?.terminated;
-    const terminated = cs.state?.terminated;
-    // lastState stays until the next termination: an OOM kill the container has since recovered
-    // from (running again) is for the soak window's restart count, not a failure by itself.
-    const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
-    if (oom) {
-        return { ...base, reason: 'OOMKilled', message: `killed for exceeding its memory limit (${terminatedText(oom)})`, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
-    }
-    if (init && (terminated?.exitCode ?? 0) !== 0) {
-        return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: false };
-    }
-    // An init container that failed before and has since completed (state terminated, exit 0) is fine.
-    if (init && last && last.exitCode !== 0 && !terminated) {
-        return { ...base, reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(last)}, ${waiting?.reason ?? 'restarting'}`, hint: 'the migration failed: read its log below; the schema may be partly migrated', previousLogs: true };
-    }
-    switch (waiting?.reason) {
-        case 'ErrImagePull':
-        case 'ImagePullBackOff':
-            if (NOT_FOUND.test(waiting.message ?? '') || ago(pod.status?.startTime, opts.now) > opts.pullGraceSeconds) {
-                return { ...base, reason: waiting.reason, message: waiting.message ?? '', hint: `the image ${cs.image} is not in the registry (or the node may not pull it): check the tag or digest and the pull secret` };
-            }
-            return undefined;
-        case 'InvalidImageName':
-            return { ...base, reason: waiting.reason, message: waiting.message ?? '', hint: 'the image reference does not parse' };
-        case 'CrashLoopBackOff':
-            return { ...base, reason: 'CrashLoopBackOff', message: `restarted ${cs.restartCount} times; last ${last ? terminatedText(last) : 'exit unknown'}`, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
-        case 'CreateContainerConfigError':
-            if (TRANSIENT_CONFIG.test(waiting.message ?? ''))
-                return undefined;
-            return { ...base, reason: waiting.reason, message: waiting.message ?? '', hint: 'a ConfigMap or Secret the pod references is missing, or lacks the key' };
-        case 'CreateContainerError':
-        case 'RunContainerError':
-        case 'ContainerCannotRun':
-            return { ...base, reason: waiting.reason, message: waiting.message ?? '', hint: 'the runtime could not start the container: check command, entrypoint and mounts' };
-    }
-    if (terminated && terminated.exitCode !== 0 && pod.spec?.restartPolicy === 'Never') {
-        return { ...base, reason: 'Error', message: `exited with ${terminatedText(terminated)}`, hint: 'read the log below', previousLogs: false };
-    }
-    return undefined;
-}
-/** The failures of one pod, judged from its status alone. */
-function podFailures(pod, opts) {
-    if (pod.metadata.deletionTimestamp)
-        return [];
-    const status = pod.status ?? {};
-    const scheduled = (status.conditions ?? []).find((c) => c.type === 'PodScheduled');
-    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
-            return [];
-        return [{ pod: pod.metadata.name, reason: 'Unschedulable', message: scheduled.message ?? '', hint: 'no node has room for the requests: lower resources.requests or add nodes' }];
-    }
-    const out = [];
-    for (const cs of status.initContainerStatuses ?? []) {
-        const f = containerFailure(pod, cs, true, opts);
-        if (f)
-            out.push(f);
-    }
-    for (const cs of status.containerStatuses ?? []) {
-        const f = containerFailure(pod, cs, false, opts);
-        if (f)
-            out.push(f);
-    }
-    return out;
-}
-const isPodReady = (pod) => !pod.metadata.deletionTimestamp && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-/** The ReplicaSet of the Deployment's current revision, the only one whose pods are judged. */
-function newReplicaSet(deployment, replicaSets) {
-    const revision = deployment.metadata.annotations?.[verdict_REVISION];
-    const uid = deployment.metadata.uid;
-    return replicaSets.find((rs) => ownedBy(rs, uid) && rs.metadata.annotations?.[verdict_REVISION] === revision);
-}
-function newDeploymentPods(deployment, replicaSets, pods) {
-    const rs = newReplicaSet(deployment, replicaSets);
-    if (!rs)
-        return [];
-    return pods.filter((p) => ownedBy(p, rs.metadata.uid));
-}
-function newStatefulSetPods(sts, pods) {
-    const revision = sts.status?.updateRevision;
-    return pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] === revision);
-}
-const failed = (failures) => ({
-    state: 'failed',
-    message: `${failures[0].pod}: ${failures[0].reason}`,
-    failures,
-});
-function deploymentVerdict(d, replicaSets, pods, opts) {
-    const status = d.status ?? {};
-    const conditions = status.conditions ?? [];
-    const progressing = conditions.find((c) => c.type === 'Progressing');
-    const replicaFailure = conditions.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
-    if ((status.observedGeneration ?? 0) < d.metadata.generation) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const failures = newDeploymentPods(d, replicaSets, pods).flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    if (replicaFailure) {
-        return failed([{ pod: `replicaset of ${d.metadata.name}`, reason: replicaFailure.reason ?? 'ReplicaFailure', message: replicaFailure.message ?? '', hint: 'pods cannot be created: check quota, limit ranges and admission policies' }]);
-    }
-    if (progressing?.reason === 'ProgressDeadlineExceeded') {
-        return failed([{ pod: d.metadata.name, reason: 'ProgressDeadlineExceeded', message: progressing.message ?? '', hint: 'the rollout made no progress within progressDeadlineSeconds' }]);
-    }
-    const want = d.spec?.replicas ?? 1;
-    const updated = status.updatedReplicas ?? 0;
-    const total = status.replicas ?? 0;
-    const available = status.availableReplicas ?? 0;
-    if (updated < want)
-        return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
-    if (total > updated)
-        return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
-    if (available < updated)
-        return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
-    return { state: 'ready', message: `${available} of ${want} replicas available`, failures: [] };
-}
-function statefulSetVerdict(s, pods, opts) {
-    const status = s.status ?? {};
-    if (s.spec?.updateStrategy?.type === 'OnDelete') {
-        return failed([{ pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' }]);
-    }
-    if (!status.observedGeneration || status.observedGeneration < s.metadata.generation) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const failures = newStatefulSetPods(s, pods).flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    const want = s.spec?.replicas ?? 1;
-    const ready = status.readyReplicas ?? 0;
-    if (ready < want)
-        return { state: 'progressing', message: `${ready} of ${want} pods ready`, failures: [] };
-    const partition = s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-    if (partition > 0) {
-        const updated = status.updatedReplicas ?? 0;
-        if (updated < want - partition)
-            return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
-        return { state: 'ready', message: `partitioned roll out complete: ${updated} new pods`, failures: [] };
-    }
-    if (status.updateRevision !== status.currentRevision) {
-        return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
-    }
-    return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
-}
-/** A DaemonSet's new pods carry the generation of the template they were made from. */
-function newDaemonSetPods(ds, pods) {
-    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
-}
-function daemonSetVerdict(ds, pods, opts) {
-    const status = ds.status ?? {};
-    if ((status.observedGeneration ?? 0) < ds.metadata.generation) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const mine = newDaemonSetPods(ds, pods);
-    const failures = mine.flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    const want = status.desiredNumberScheduled ?? 0;
-    if ((status.updatedNumberScheduled ?? 0) < want)
-        return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
-    if ((status.numberAvailable ?? 0) < want)
-        return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
-    return { state: 'ready', message: `${want} pods available`, failures: [] };
-}
-/**
- * What a deadline reports for the pods that are not Ready: any failure signal, its grace period
- * over; otherwise a readiness probe that never passed.
- */
-function unreadyAtDeadline(pods, now) {
-    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
-    return pods
-        .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
-        .flatMap((p) => {
-        const signals = podFailures(p, strict);
-        if (signals.length)
-            return signals;
-        const cond = (p.status?.conditions ?? []).find((c) => c.type === 'Ready');
-        return [{ pod: p.metadata.name, reason: 'NotReady', message: cond?.message ?? 'the pod never became Ready', hint: 'the readiness probe never passed: see the Unhealthy events below' }];
-    });
-}
-
-;// CONCATENATED MODULE: ./src/rollout/watch.ts
-
-const watch_RESOURCES = {
-    Deployment: 'apis/apps/v1/namespaces/NS/deployments',
-    StatefulSet: 'apis/apps/v1/namespaces/NS/statefulsets',
-    DaemonSet: 'apis/apps/v1/namespaces/NS/daemonsets',
-    ReplicaSet: 'apis/apps/v1/namespaces/NS/replicasets',
-    Pod: 'api/v1/namespaces/NS/pods',
-};
-const targetId = (t) => `${t.kind}/${t.name}`;
-/** The new revision's pods of a workload, the only ones judged. */
-function podsOf(t, cache) {
-    const obj = cache.get(t.kind)?.get(t.name);
-    const pods = [...(cache.get('Pod')?.values() ?? [])];
-    if (!obj)
-        return [];
-    if (t.kind === 'Deployment')
-        return newDeploymentPods(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods);
-    if (t.kind === 'StatefulSet')
-        return newStatefulSetPods(obj, pods);
-    return newDaemonSetPods(obj, pods);
-}
-function judge(t, cache, now) {
-    const obj = cache.get(t.kind)?.get(t.name);
-    const opts = { ...DEFAULT_VERDICT_OPTIONS, now };
-    if (!obj)
-        return { state: 'progressing', message: 'not created yet', failures: [] };
-    const pods = [...(cache.get('Pod')?.values() ?? [])];
-    if (t.kind === 'Deployment')
-        return deploymentVerdict(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods, opts);
-    if (t.kind === 'StatefulSet')
-        return statefulSetVerdict(obj, pods, opts);
-    return daemonSetVerdict(obj, pods, opts);
-}
-/** Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. */
-function health(t, cache) {
-    const out = new Map();
-    for (const p of podsOf(t, cache)) {
-        const statuses = p.status?.containerStatuses ?? [];
-        const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-        const exited = statuses.some((c) => !c.state?.running);
-        out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
-    }
-    return out;
-}
-function soakFailures(t, before, cache) {
-    const out = [];
-    for (const [pod, now] of health(t, cache)) {
-        const was = before.get(pod);
-        if (!was) {
-            before.set(pod, now);
-            continue;
+async function runUndo(kube, namespace, step, reporter) {
+    try {
+        await undo(kube, namespace, step);
+        if (workloadKind(step.kind).unstickAfterUndo) {
+            const deleted = await unstickStatefulSet(kube, namespace, step.name);
+            if (deleted.length)
+                reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
         }
-        // A crash shows first as lost readiness with the container gone, then as a restart.
-        if (now.restarts > was.restarts || (now.exited && !was.exited)) {
-            const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
-            out.push({ pod, reason: 'RestartedWhileSoaking', message, hint: 'the release crashes some time after start: read the log below', previousLogs: now.restarts > was.restarts });
-        }
-        else if (was.ready && !now.ready)
-            out.push({ pod, reason: 'ReadinessLostWhileSoaking', message: 'was Ready, then failed its readiness probe', hint: 'the release degrades after start: see the Unhealthy events below' });
     }
-    return out;
+    catch (err) {
+        step.error = err.message;
+        reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+    }
 }
-function watchRollout(kubectl, namespace, targets, opts) {
-    const cache = new Map();
-    const kinds = [...new Set([...targets.map((t) => t.kind), 'Pod', ...(targets.some((t) => t.kind === 'Deployment') ? ['ReplicaSet'] : [])])];
-    const last = new Map();
-    const streams = [];
-    let finished = false;
-    let soakStart;
-    let soakBaseline;
-    let stopReopening = () => { };
-    return new Promise((resolve) => {
-        const finish = (ok, verdicts, cause) => {
-            if (finished)
-                return;
-            finished = true;
-            clearTimeout(deadline);
-            clearTimeout(soakTimer);
-            clearInterval(ticker);
-            stopReopening();
-            streams.forEach((s) => s.stop());
-            let firstDoomedPodAt;
-            for (const t of targets) {
-                if (verdicts.get(targetId(t))?.state !== 'failed')
-                    continue;
-                for (const p of podsOf(t, cache)) {
-                    const at = Date.parse(p.metadata.creationTimestamp);
-                    if (!firstDoomedPodAt || at < firstDoomedPodAt)
-                        firstDoomedPodAt = at;
-                }
-            }
-            resolve({ ok, verdicts, cause, firstDoomedPodAt });
-        };
-        const evaluate = () => {
-            if (finished || loaded.size < kinds.length)
-                return;
-            const now = Date.now();
-            const verdicts = new Map(targets.map((t) => [targetId(t), judge(t, cache, now)]));
-            for (const t of targets) {
-                const v = verdicts.get(targetId(t));
-                const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
-                if (last.get(targetId(t)) !== line) {
-                    last.set(targetId(t), line);
-                    opts.log(`${targetId(t)} ${line}`);
-                }
-            }
-            if ([...verdicts.values()].some((v) => v.state === 'failed'))
-                return finish(false, verdicts, soakStart ? 'soak' : 'failure');
-            if (soakBaseline) {
-                for (const t of targets) {
-                    const failures = soakFailures(t, soakBaseline.get(targetId(t)), cache);
-                    if (failures.length) {
-                        verdicts.set(targetId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
-                        return finish(false, verdicts, 'soak');
-                    }
-                }
-                return;
-            }
-            if ([...verdicts.values()].every((v) => v.state === 'ready')) {
-                if (!opts.soakMs)
-                    return finish(true, verdicts);
-                soakStart = now;
-                soakBaseline = new Map(targets.map((t) => [targetId(t), health(t, cache)]));
-                opts.log(`all ready; soaking for ${Math.round(opts.soakMs / 1000)}s to catch restarts and readiness flaps`);
-                soakTimer = setTimeout(() => {
-                    const final = new Map(targets.map((t) => [targetId(t), judge(t, cache, Date.now())]));
-                    finish(true, final);
-                }, opts.soakMs);
-            }
-        };
-        const deadline = setTimeout(() => {
-            const now = Date.now();
-            const verdicts = new Map();
-            for (const t of targets) {
-                const v = judge(t, cache, now);
-                if (v.state !== 'progressing') {
-                    verdicts.set(targetId(t), v);
-                    continue;
-                }
-                const unready = unreadyAtDeadline(podsOf(t, cache), now);
-                const failures = unready.length
-                    ? unready
-                    : [{ pod: t.name, reason: 'Timeout', message: `still ${v.message} at the deadline`, hint: 'raise timeout, or look at why the controller makes no progress' }];
-                verdicts.set(targetId(t), { state: 'failed', message: `timed out: ${v.message}`, failures });
-            }
-            finish(false, verdicts, 'timeout');
-        }, opts.timeoutMs);
-        let soakTimer;
-        // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
-        const ticker = setInterval(evaluate, 1000);
-        // List, then watch from that list's resourceVersion, per kind: the cache is complete before
-        // anything is judged, and a reopened watch starts from a fresh list (no stale objects).
-        const loaded = new Set();
-        const reopen = new Set();
-        const open = async (kind) => {
-            if (finished)
-                return;
-            const base = `/${watch_RESOURCES[kind].replace('NS', namespace)}`;
-            let list;
-            try {
-                list = await kubectl.raw(base);
-            }
-            catch (err) {
-                opts.log(`listing ${kind}s failed: ${err.message.split('\n')[0]}; retrying`);
-                const t = setTimeout(() => void open(kind), 1000);
-                reopen.add(t);
-                return;
-            }
-            if (finished)
-                return;
-            cache.set(kind, new Map(list.items.map((o) => [o.metadata.name, o])));
-            loaded.add(kind);
-            const stream = kubectl.watch(`${base}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
-                if (e.type === 'ERROR')
-                    return;
-                const byName = cache.get(kind);
-                if (e.type === 'DELETED')
-                    byName.delete(e.object.metadata.name);
-                else
-                    byName.set(e.object.metadata.name, e.object);
-                evaluate();
-            });
-            streams.push(stream);
-            // The server ends watches after a while: list and watch again until the rollout is decided.
-            void stream.done.then(() => {
-                if (finished)
-                    return;
-                const t = setTimeout(() => void open(kind), 200);
-                reopen.add(t);
-            });
-            evaluate();
-        };
-        stopReopening = () => reopen.forEach((t) => clearTimeout(t));
-        for (const kind of kinds)
-            void open(kind);
-    });
+async function rollBack(kube, namespace, before, timeoutMs, reporter) {
+    const steps = planRollback(before, await snapshot(kube, namespace, before));
+    for (const step of steps) {
+        reporter.info(`rollback ${describeStep(step)}`);
+        if (step.action === 'undo')
+            await runUndo(kube, namespace, step, reporter);
+    }
+    const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
+    const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
+    if (!undone.length)
+        return { steps, healthy: allRestored };
+    const outcome = await watchRollout(kube, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
+    return { steps, healthy: outcome.ok && allRestored };
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
-// One release, start to end: validate, build and push, render and substitute, snapshot, apply in
-// order, watch and verify, and on any failure explain it and return every workload to exactly the
-// revision that ran before (what has no revisions — config, services, the schema — stays as applied).
 
 
 
@@ -38365,38 +38581,19 @@ function watchRollout(kubectl, namespace, targets, opts) {
 
 
 
-// ---- 1. validate ----
-/** Like `docker build -f`: relative to the working directory, not to the context. */
-const dockerfilePath = (inputs, ctx) => external_node_path_default().resolve(ctx.cwd, inputs.dockerfile);
-/**
- * Whether the target namespace exists. An identity that may not even read it is taken at its
- * word that it does: the permission check then names what it lacks there.
- */
-async function namespaceKnown(kubectl, namespace) {
-    const r = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'], { allowFailure: true });
-    if (r.code === 0)
-        return r.stdout.trim() !== '';
-    if (/forbidden/i.test(r.stderr))
-        return true;
-    throw new KubectlError(['get', 'namespace', namespace], r);
+
+
+function checkBuildInputs(inputs, cwd) {
+    if (!inputs.build || inputs.dryRun)
+        return;
+    if (!(0,external_node_fs_namespaceObject.existsSync)(dockerfilePath(inputs, cwd)))
+        throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
+    if (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().resolve(cwd, inputs.context)))
+        throw new InputError('context', `'${inputs.context}' does not exist`);
 }
-/** Every namespaced object must be in the target namespace: kubectl refuses a mix halfway through. */
-function checkOneNamespace(objects, namespace) {
-    const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
-    if (stray)
-        throw new ManifestError(`${stray.__source ?? 'manifests'}: ${objectId(stray)}`, `is in namespace '${stray.metadata.namespace}', not '${namespace}' (set the namespace input to move everything)`);
-}
-async function prepare(inputs, ctx, tools) {
-    const { kubectl, reporter } = tools;
-    if (inputs.build && !inputs.dryRun) {
-        if (!(0,external_node_fs_namespaceObject.existsSync)(dockerfilePath(inputs, ctx)))
-            throw new InputError('dockerfile', `'${inputs.dockerfile}' does not exist`);
-        if (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().resolve(ctx.cwd, inputs.context)))
-            throw new InputError('context', `'${inputs.context}' does not exist`);
-    }
-    let objects = await loadManifests(kubectl, inputs.manifests, ctx.cwd);
+async function loadTarget(inputs, ctx, kube) {
+    let objects = await loadManifests(kube, inputs.manifests, ctx.cwd);
     if (inputs.preview !== undefined) {
-        // A preview lives in its PR's own namespace, under its own host, labelled with its expiry.
         const host = previewHost(inputs.preview, inputs.previewDomain);
         const labels = previewLabels(inputs.preview, new Date(Date.now() + PREVIEW_TTL_SECONDS * 1000), ctx.repository);
         objects = previewObjects(objects, inputs.preview, host, labels);
@@ -38405,268 +38602,248 @@ async function prepare(inputs, ctx, tools) {
         objects = setNamespace(objects, inputs.namespace);
     }
     validateObjects(objects);
-    const plain = objects.map(stripSource);
-    // The image must name a container before anything is built: substitute into a throwaway copy.
     const ref = parseImageReference(inputs.image);
-    substituteImage(plain, ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
+    substituteImage(objects.map(stripSource), ref, formatImageReference({ ...ref, digest: `sha256:${'0'.repeat(64)}` }));
     const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : (inputs.namespace ?? manifestNamespace(objects));
-    if (!namespace) {
+    if (!namespace)
         throw new InputError('namespace', 'the manifests name no single namespace; set the namespace input');
+    checkOneNamespace(objects, namespace);
+    return { objects, namespace };
+}
+function checkOneNamespace(objects, namespace) {
+    const stray = objects.find((o) => o.metadata.namespace && o.metadata.namespace !== namespace);
+    if (stray)
+        throw new ManifestError(`${stray.__source ?? 'manifests'}: ${objectId(stray)}`, `is in namespace '${stray.metadata.namespace}', not '${namespace}' (set the namespace input to move everything)`);
+}
+async function checkReachable(kube, reporter) {
+    try {
+        await checkKubeconfig(kube);
+    }
+    catch (err) {
+        throw new InputError('kubeconfig', err.message);
     }
     try {
-        reporter.info(`cluster: Kubernetes ${await clusterVersion(kubectl)}`);
+        reporter.info(`cluster: Kubernetes ${await clusterVersion(kube)}`);
     }
     catch (err) {
         throw new InputError('kubeconfig', `the cluster does not answer: ${err.message.split('\n')[0]}`);
     }
-    checkOneNamespace(objects, namespace);
-    const namespaceExists = await namespaceKnown(kubectl, namespace);
-    const denied = await missingPermissions(kubectl, namespace, requiredPermissions(objects, namespaceExists));
-    if (denied.length) {
+}
+async function checkCluster(inputs, target, kube) {
+    const exists = await namespaceExists(kube, target.namespace);
+    const denied = await missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists));
+    if (denied.length)
         throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
+    if (!exists && !target.objects.some((o) => o.kind === 'Namespace')) {
+        throw new InputError('namespace', `namespace '${target.namespace}' does not exist and the manifests do not create it`);
     }
-    // Schema errors, unknown kinds and admission denials show here, before any phase is applied
-    // (a namespace that does not exist yet cannot take a dry run of its contents).
-    if (namespaceExists) {
-        try {
-            await apply(kubectl, namespace, plain, inputs.fieldManager, true);
-        }
-        catch (err) {
-            if (err instanceof KubectlError)
-                throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${(err.result.stderr || err.result.stdout).trim()}`);
-            throw err;
-        }
-    }
-    return { objects, namespace };
-}
-// ---- 2. build and push ----
-async function release(inputs, ctx, tools) {
-    const ref = { ...parseImageReference(inputs.image), tag: inputs.tag };
-    const tagged = formatImageReference(ref);
-    const creds = inputs.registryUsername && inputs.registryPassword ? { username: inputs.registryUsername, password: inputs.registryPassword } : undefined;
-    const log = (l) => tools.reporter.info(l);
-    if (!inputs.build || inputs.dryRun) {
-        const digest = await manifestDigest(ref, creds).catch((err) => {
-            throw new InputError('image', `cannot read ${tagged} from its registry: ${err.message}`);
-        });
-        if (!digest) {
-            if (inputs.dryRun)
-                return { ref, pinned: tagged };
-            throw new InputError('tag', `${tagged} is not in the registry (build is false, so it must exist)`);
-        }
-        return { ref, pinned: pinImage(ref, digest), digest };
-    }
-    await build(tools.docker, {
-        tagged,
-        dockerfile: dockerfilePath(inputs, ctx),
-        context: external_node_path_default().resolve(ctx.cwd, inputs.context),
-        buildArgs: inputs.buildArgs,
-        labels: ociLabels(ctx.repositoryUrl, ctx.sha, new Date()),
-    }, log);
-    if (!inputs.push) {
-        tools.reporter.warning(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
-        return { ref, pinned: tagged };
-    }
-    // Logged in only for the push: the credentials are not left in the runner's docker config.
-    const registry = ref.registry ?? 'docker.io';
-    if (creds)
-        await login(tools.docker, registry, creds.username, creds.password);
     try {
-        await push(tools.docker, tagged, log);
+        await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists);
     }
-    finally {
-        if (creds)
-            await logout(tools.docker, registry);
+    catch (err) {
+        if (err instanceof KubectlError)
+            throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
+        throw err;
     }
-    const digest = await manifestDigest(ref, creds);
-    if (!digest)
-        throw new Error(`the registry does not list ${tagged} right after the push`);
-    log(`pushed ${tagged} (${digest})`);
-    return { ref, pinned: pinImage(ref, digest), digest };
+    return { ...target, namespaceExists: exists };
 }
-// ---- 3. render and substitute ----
-function pipeline_render(objects, rel, ctx) {
-    const { objects: substituted, changes } = substituteImage(objects.map(stripSource), rel.ref, rel.pinned);
+async function validate(inputs, ctx, { kube, reporter }) {
+    checkBuildInputs(inputs, ctx.cwd);
+    await checkReachable(kube, reporter);
+    const target = await loadTarget(inputs, ctx, kube);
+    return checkCluster(inputs, target, kube);
+}
+function renderRelease(objects, image, ctx) {
+    const { objects: substituted, changes } = substituteImage(objects.map(stripSource), image.ref, image.pinned);
     const annotations = {
-        'kubernetes.io/change-cause': `medaudit-deploy ${rel.pinned}${ctx.sha ? ` (commit ${ctx.sha.slice(0, 12)})` : ''}`,
-        'medaudit.io/image': rel.pinned,
+        'kubernetes.io/change-cause': `medaudit-deploy ${image.pinned}${ctx.sha ? ` (commit ${ctx.sha.slice(0, 12)})` : ''}`,
+        'medaudit.io/image': image.pinned,
         ...(ctx.sha ? { 'medaudit.io/commit': ctx.sha } : {}),
         ...(ctx.runId ? { 'medaudit.io/run-id': ctx.runId } : {}),
     };
     return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
 }
-// ---- 4. apply ----
-/** What `kubectl apply` and `kubectl diff` read on stdin: the objects as one v1 List. */
-const asList = (objects) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-/** kubectl's arguments for a server-side apply (or diff) of that List into the namespace. */
-const serverSide = (verb, namespace, fieldManager) => [
-    verb,
-    '--server-side',
-    `--field-manager=${fieldManager}`,
-    '--force-conflicts',
-    '-n',
-    namespace,
-    '-f',
-    '-',
-];
-async function apply(kubectl, namespace, objects, fieldManager, dryRun = false) {
-    const args = serverSide('apply', namespace, fieldManager);
-    const r = await kubectl.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
-    return r.stdout.trim();
+const createdDiff = (objects) => objects
+    .flatMap((o) => [
+    `created ${objectId(o)}`,
+    ...JSON.stringify(o, null, 2)
+        .split('\n')
+        .map((l) => `+ ${l}`),
+])
+    .join('\n');
+async function dryRun({ kube, reporter }, target, objects, fieldManager) {
+    const { namespace, namespaceExists: exists } = target;
+    await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists)));
+    if (!exists)
+        reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
+    const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
+    await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
-async function dryRun(tools, namespace, objects, fieldManager) {
-    const { kubectl, reporter } = tools;
-    await reporter.group('server-side dry run', async () => reporter.info(await apply(kubectl, namespace, objects, fieldManager, true)));
-    const diff = await kubectl.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
-    // kubectl diff exits 1 when there are differences and above 1 on errors.
-    if (diff.code > 1)
-        throw new Error(`kubectl diff failed: ${diff.stderr.trim()}`);
-    await reporter.group('diff against the cluster', async () => reporter.info(diff.stdout.trim() || 'no changes'));
-}
-// ---- 5. watch and verify ----
-const targetsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
+const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 function failuresOf(outcome) {
     return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
 }
-const firstFailure = (outcome) => {
+function outcomeFailure(outcome, timeoutSeconds, prefix = '') {
     const first = failuresOf(outcome)[0];
-    return first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
-};
-// ---- 6. explain and restore ----
-/** Every step is tried, whatever the others do: one that fails is reported, not fatal. */
-async function restore(tools, namespace, before, timeoutMs) {
-    const { kubectl, reporter } = tools;
-    const after = await snapshot(kubectl, namespace, before);
-    const steps = planRollback(before, after);
-    for (const step of steps) {
-        reporter.info(`rollback ${describeStep(step)}`);
-        if (step.action !== 'undo')
-            continue;
-        try {
-            await undo(kubectl, namespace, step);
-            if (step.kind === 'StatefulSet') {
-                const deleted = await unstickStatefulSet(kubectl, namespace, step.name);
-                if (deleted.length)
-                    reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
-            }
-        }
-        catch (err) {
-            step.error = err.message;
-            reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
-        }
-    }
-    const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
-    const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
-    if (!undone.length)
-        return { steps, healthy: allRestored };
-    const outcome = await watchRollout(kubectl, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
-    return { steps, healthy: outcome.ok && allRestored };
+    const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+    const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
+    return { reason: `${prefix}${reason}`, outcome };
 }
-async function deploy(inputs, ctx, tools, hooks = {}) {
-    const { kubectl, reporter } = tools;
-    const prepared = await reporter.group('validate', () => prepare(inputs, ctx, tools));
-    const { namespace } = prepared;
-    await hooks.validated?.();
-    const rel = await reporter.group(inputs.build && !inputs.dryRun ? 'build and push' : 'resolve image', () => release(inputs, ctx, tools));
-    const { objects, changed } = pipeline_render(prepared.objects, rel, ctx);
-    reporter.info(`image ${rel.pinned} set in ${changed.join(', ')}`);
-    const url = inputs.healthCheckUrl ?? ingressUrl(objects);
-    const base = { status: 'deployed', rolledBack: false, image: rel.pinned, digest: rel.digest, tag: inputs.tag, url, namespace, rows: [], diagnoses: [], rollback: [] };
-    if (inputs.dryRun) {
-        await dryRun(tools, namespace, objects, inputs.fieldManager);
-        return { ...base, status: 'dry-run' };
-    }
-    const phases = planPhases(objects);
-    const workloads = phases.flatMap(workloadsOf);
-    const before = await snapshot(kubectl, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+function workloadRows(workloads, before, pinned) {
     const rows = new Map(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
     for (const w of workloads) {
-        const mine = imagesOf(w).filter((i) => i.endsWith(`=${rel.pinned}`)).map((i) => i.split('=')[0]);
+        const mine = imagesOf(w)
+            .filter((i) => i.endsWith(`=${pinned}`))
+            .map((i) => i.split('=')[0]);
         rows.get(workloadId({ kind: w.kind, name: w.metadata.name })).image = mine.join(', ') || 'unchanged';
     }
-    // The rollout budget starts now: building and validating do not use it up.
-    const deadline = Date.now() + inputs.timeoutSeconds * 1000;
-    const finish = async (r) => {
-        const after = new Map((await snapshot(kubectl, namespace, before)).map((s) => [workloadId(s), s.revision]));
-        for (const [id, row] of rows)
-            row.after = after.get(id);
-        return { ...r, rows: [...rows.values()] };
-    };
-    const fail = async (reason, outcome) => {
+    return rows;
+}
+class Release {
+    inputs;
+    tools;
+    namespace;
+    phases;
+    before;
+    rows;
+    base;
+    deadline;
+    constructor(inputs, tools, namespace, phases, before, rows, base) {
+        this.inputs = inputs;
+        this.tools = tools;
+        this.namespace = namespace;
+        this.phases = phases;
+        this.before = before;
+        this.rows = rows;
+        this.base = base;
+        this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
+    }
+    static async begin(inputs, tools, namespace, objects, base) {
+        const phases = planPhases(objects);
+        const workloads = phases.flatMap(workloadsOf);
+        const before = await snapshot(tools.kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+        return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base);
+    }
+    async applyPhases() {
+        for (const phase of this.phases) {
+            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
+            if (failure)
+                return failure;
+        }
+        return undefined;
+    }
+    async apply(phase) {
+        const { kube, reporter } = this.tools;
+        try {
+            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+            });
+            return undefined;
+        }
+        catch (err) {
+            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
+        }
+    }
+    async watch(phase) {
+        const targets = refsOf(phase);
+        if (!phase.wait || !targets.length)
+            return undefined;
+        const { kube, reporter } = this.tools;
+        const started = Date.now();
+        const timeoutMs = Math.max(1000, this.deadline - Date.now());
+        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l) }));
+        for (const t of targets) {
+            const v = outcome.verdicts.get(workloadId(t));
+            const row = this.rows.get(workloadId(t));
+            row.seconds = (Date.now() - started) / 1000;
+            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
+        }
+        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
+    }
+    async checkHealth() {
+        const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
+        if (!url)
+            return undefined;
+        const { reporter } = this.tools;
+        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+        if (health.ok)
+            return undefined;
+        return {
+            reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
+        };
+    }
+    async soak() {
+        const seconds = this.inputs.soakSeconds;
+        if (seconds <= 0)
+            return undefined;
+        const { kube, reporter } = this.tools;
+        const targets = this.phases.flatMap(refsOf);
+        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l) }));
+        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
+    }
+    async fail({ reason, outcome }) {
+        const { kube, reporter } = this.tools;
         reporter.error(reason, 'release failed');
-        const diagnoses = outcome ? await diagnose(kubectl, namespace, failuresOf(outcome)) : [];
+        const diagnoses = outcome ? await diagnose(kube, this.namespace, failuresOf(outcome)) : [];
         for (const d of diagnoses)
             reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
         const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
-        if (!inputs.rollback) {
+        const failed = { ...this.base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds };
+        if (!this.inputs.rollback) {
             reporter.warning('rollback is off: the failed release stays in place');
-            return finish({ ...base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds });
+            return this.finish(failed);
         }
-        const { steps, healthy } = await reporter.group('roll back', () => restore(tools, namespace, before, Math.max(60_000, inputs.timeoutSeconds * 1000)));
-        const undone = steps.some((s) => s.action === 'undo' && !s.error);
+        const budgetMs = Math.max(60_000, this.inputs.timeoutSeconds * 1000);
+        const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, budgetMs, reporter));
         if (steps.every((s) => s.action === 'leave'))
             reporter.warning('first install: nothing ran before, so the resources stay for debugging');
         reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-        const status = undone && healthy ? 'rolled-back' : 'failed';
-        const why = undone && !healthy ? `${reason}; the restored release is not healthy` : reason;
-        return finish({ ...base, status, rolledBack: undone, failureReason: why, diagnoses, rollback: steps, detectionSeconds });
+        const undone = steps.some((s) => s.action === 'undo' && !s.error);
+        return this.finish({
+            ...failed,
+            status: undone && healthy ? 'rolled-back' : 'failed',
+            rolledBack: undone,
+            failureReason: undone && !healthy ? `${reason}; the restored release is not healthy` : reason,
+            rollback: steps,
+        });
+    }
+    async finish(result) {
+        const after = new Map((await snapshot(this.tools.kube, this.namespace, this.before)).map((s) => [workloadId(s), s.revision]));
+        const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
+        if (result.status === 'deployed')
+            for (const row of rows)
+                if (row.verdict === 'not reached')
+                    row.verdict = 'ready';
+        return { ...result, rows };
+    }
+}
+async function deploy(inputs, ctx, tools, hooks = {}) {
+    const { reporter } = tools;
+    const target = await reporter.group('validate', () => validate(inputs, ctx, tools));
+    await hooks.validated?.();
+    const building = inputs.build && !inputs.dryRun;
+    const image = await reporter.group(building ? 'build and push' : 'resolve image', () => releaseImage(inputs, ctx, tools.docker, (l) => reporter.info(l), (l) => reporter.warning(l)));
+    const { objects, changed } = renderRelease(target.objects, image, ctx);
+    reporter.info(`image ${image.pinned} set in ${changed.join(', ')}`);
+    const base = {
+        status: 'deployed',
+        rolledBack: false,
+        image: image.pinned,
+        digest: image.digest,
+        tag: inputs.tag,
+        url: inputs.healthCheckUrl ?? ingressUrl(objects),
+        namespace: target.namespace,
+        rows: [],
+        diagnoses: [],
+        rollback: [],
     };
-    for (const phase of phases) {
-        try {
-            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-                reporter.info(await apply(kubectl, namespace, phase.objects, inputs.fieldManager));
-            });
-        }
-        catch (err) {
-            // Earlier phases are in: a rejected apply is a failed release like any other.
-            const message = err instanceof KubectlError ? (err.result.stderr || err.result.stdout).trim() : err.message;
-            return fail(`apply ${phase.name} failed: ${message}`);
-        }
-        const targets = targetsOf(phase);
-        if (!phase.wait || !targets.length)
-            continue;
-        const phaseStart = Date.now();
-        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kubectl, namespace, targets, { timeoutMs: Math.max(1000, deadline - Date.now()), log: (l) => reporter.info(l) }));
-        for (const t of targets) {
-            const row = rows.get(targetId(t));
-            const v = outcome.verdicts.get(targetId(t));
-            row.seconds = (Date.now() - phaseStart) / 1000;
-            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
-        }
-        if (!outcome.ok) {
-            const first = failuresOf(outcome)[0];
-            const reason = outcome.cause === 'timeout' ? `not Ready within ${inputs.timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : firstFailure(outcome);
-            return fail(reason, outcome);
-        }
+    if (inputs.dryRun) {
+        await dryRun(tools, target, objects, inputs.fieldManager);
+        return { ...base, status: 'dry-run' };
     }
-    if (inputs.healthCheckUrl) {
-        const health = await reporter.group('health check', () => checkHealth(inputs.healthCheckUrl, inputs.healthCheckStatus, inputs.healthCheckRetries, (l) => reporter.info(l)));
-        if (!health.ok) {
-            return fail(`health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${inputs.healthCheckStatus}`}`);
-        }
-    }
-    if (inputs.soakSeconds > 0) {
-        const targets = phases.flatMap(targetsOf);
-        const outcome = await reporter.group(`soak ${inputs.soakSeconds}s`, () => watchRollout(kubectl, namespace, targets, { timeoutMs: (inputs.soakSeconds + 120) * 1000, soakMs: inputs.soakSeconds * 1000, log: (l) => reporter.info(l) }));
-        if (!outcome.ok)
-            return fail(`while soaking: ${firstFailure(outcome)}`, outcome);
-    }
-    for (const row of rows.values())
-        if (row.verdict === 'not reached')
-            row.verdict = 'ready';
-    return finish(base);
-}
-/** The public URL of the release, from the first Ingress host. */
-function ingressUrl(objects) {
-    const ingress = objects.find((o) => o.kind === 'Ingress');
-    const rule = ingress?.spec?.rules?.find((r) => r.host);
-    if (!rule)
-        return undefined;
-    const tls = (ingress.spec.tls ?? []).some((t) => (t.hosts ?? []).includes(rule.host));
-    return `${tls ? 'https' : 'http'}://${rule.host}`;
-}
-function revisionsJson(r) {
-    return JSON.stringify(Object.fromEntries(r.rows.map((w) => [w.workload, { before: w.before ?? null, after: w.after ?? null }])));
+    const release = await Release.begin(inputs, tools, target.namespace, objects, base);
+    const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
+    return failure ? release.fail(failure) : release.finish(base);
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -43668,8 +43845,6 @@ function getOctokit(token, options, ...additionalPlugins) {
 }
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: ./src/github/api.ts
-// The GitHub calls a preview makes: one sticky PR comment, a transient deployment with its
-// statuses, and a PR's state. Through @actions/github, which honours GITHUB_API_URL.
 
 const COMMENT_MARKER = '<!-- medaudit-deploy:preview -->';
 function repoFromEnv() {
@@ -43686,7 +43861,6 @@ class api_GitHub {
         this.repo = repo;
         this.octokit = getOctokit(token);
     }
-    /** Creates the PR's preview comment, or edits it: one comment per PR, whatever the number of pushes. */
     async upsertComment(pr, body) {
         const text = `${COMMENT_MARKER}\n${body}`;
         const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.repo, issue_number: pr, per_page: 100 });
@@ -43721,7 +43895,6 @@ class api_GitHub {
             auto_inactive: true,
         });
     }
-    /** Marks every deployment of an environment inactive (the environment is gone). */
     async deactivate(environment) {
         const deployments = await this.octokit.paginate(this.octokit.rest.repos.listDeployments, { ...this.repo, environment, per_page: 100 });
         for (const d of deployments)
@@ -43735,8 +43908,6 @@ class api_GitHub {
 }
 
 ;// CONCATENATED MODULE: ./src/preview/lifecycle.ts
-// A preview environment's life around the pipeline: announce it on the PR, report how the deploy
-// went, destroy it when the PR closes, and sweep what the close events missed.
 
 
 const STATUS_WORDS = {
@@ -43745,7 +43916,6 @@ const STATUS_WORDS = {
     failed: '❌ failed',
     'dry-run': '🔍 dry run',
 };
-/** The sticky comment: where the preview is and how its last deploy went. */
 function commentBody(pr, sha, r) {
     return [
         `### Preview for #${pr}: ${STATUS_WORDS[r.status] ?? r.status}`,
@@ -43770,13 +43940,12 @@ async function conclude(gh, pr, sha, deploymentId, r) {
     await gh.setDeploymentStatus(deploymentId, ok ? 'success' : 'failure', ok ? r.url : undefined, ok ? 'preview is up' : r.failureReason);
     await gh.upsertComment(pr, commentBody(pr, sha, r));
 }
-async function namespaceLabels(kubectl, namespace) {
-    const r = await kubectl.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
+async function namespaceLabels(kube, namespace) {
+    const r = await kube.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
     return r.stdout.trim() ? (JSON.parse(r.stdout).metadata.labels ?? {}) : null;
 }
-/** Deletes exactly the preview's namespace, after checking it carries this PR's preview labels. */
-async function destroy(kubectl, namespace, pr, gh, reporter) {
-    const labels = await namespaceLabels(kubectl, namespace);
+async function destroy(kube, namespace, pr, gh, reporter) {
+    const labels = await namespaceLabels(kube, namespace);
     if (labels === null) {
         reporter.info(`namespace ${namespace} does not exist: nothing to delete`);
     }
@@ -43785,7 +43954,7 @@ async function destroy(kubectl, namespace, pr, gh, reporter) {
         if (refusal)
             throw new UserError(refusal);
         reporter.info(`deleting namespace ${namespace}`);
-        await kubectl.run(['delete', 'namespace', namespace, '--wait=true', '--timeout=180s']);
+        await kube.run(['delete', 'namespace', namespace, '--wait=true', '--timeout=180s']);
         reporter.info(`namespace ${namespace} deleted`);
     }
     const number = pr ?? (labels ? Number(labels[PR_LABEL]) : undefined);
@@ -43796,9 +43965,8 @@ async function destroy(kubectl, namespace, pr, gh, reporter) {
     }
     return labels !== null;
 }
-/** Deletes the previews whose PR is closed or whose expiry passed; says what it kept and why. */
-async function janitor(kubectl, gh, reporter, now = new Date()) {
-    const list = await kubectl.json(['get', 'namespaces', '-l', `${PREVIEW_LABEL}=true`]);
+async function janitor(kube, gh, reporter, now = new Date()) {
+    const list = await kube.json(['get', 'namespaces', '-l', `${PREVIEW_LABEL}=true`]);
     const decisions = [];
     for (const ns of list.items) {
         const labels = ns.metadata.labels ?? {};
@@ -43813,7 +43981,7 @@ async function janitor(kubectl, gh, reporter, now = new Date()) {
         const d = janitorDecision(ns.metadata.name, labels, state, now);
         decisions.push(d);
         if (d.delete) {
-            await destroy(kubectl, ns.metadata.name, d.pr, gh, reporter);
+            await destroy(kube, ns.metadata.name, d.pr, gh, reporter);
             reporter.info(`deleted ${d.namespace}: ${d.reason}`);
         }
         else {
@@ -43825,9 +43993,12 @@ async function janitor(kubectl, gh, reporter, now = new Date()) {
     return decisions;
 }
 
+;// CONCATENATED MODULE: ./src/result.ts
+function revisionsJson(r) {
+    return JSON.stringify(Object.fromEntries(r.rows.map((w) => [w.workload, { before: w.before ?? null, after: w.after ?? null }])));
+}
+
 ;// CONCATENATED MODULE: ./src/run.ts
-// What the action and the CLI share around the pipeline: the kubectl to use, the kubeconfig's
-// lifetime, masking, and turning a result into outputs.
 
 
 
@@ -43841,7 +44012,7 @@ async function janitor(kubectl, gh, reporter, now = new Date()) {
 
 
 
-/** The directory holding action.yml and k8s/, wherever the bundle runs from. */
+
 function actionRoot(from = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url))) {
     let dir = from;
     while (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, 'action.yml'))) {
@@ -43852,7 +44023,6 @@ function actionRoot(from = external_node_path_default().dirname((0,external_node
     }
     return dir;
 }
-/** The manifests shipped with the action: k8s/, or its preview overlay for a preview. */
 const defaultManifests = (preview = false) => external_node_path_default().join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
 function outputsOf(r) {
     return {
@@ -43866,7 +44036,6 @@ function outputsOf(r) {
         url: r.url ?? '',
     };
 }
-/** Outputs of a run that deployed nothing: a failure before any change, or destroy / janitor. */
 const plainOutputs = (status, failureReason = '', tag = '') => ({
     image: '',
     digest: '',
@@ -43878,37 +44047,43 @@ const plainOutputs = (status, failureReason = '', tag = '') => ({
     url: '',
 });
 const failedOutputs = (reason, tag = '') => plainOutputs('failed', reason, tag);
-async function destroyCommand(inputs, { kubectl, gh, reporter }) {
+async function destroyCommand(inputs, { kube, gh, reporter }) {
     const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
     if (!namespace)
         throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
-    const existed = await destroy(kubectl, namespace, inputs.preview, gh, reporter);
+    const existed = await destroy(kube, namespace, inputs.preview, gh, reporter);
     await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
     return { outputs: plainOutputs('destroyed'), ok: true };
 }
-async function janitorCommand({ kubectl, gh, reporter }) {
-    const decisions = await janitor(kubectl, gh, reporter);
+async function janitorCommand({ kube, gh, reporter }) {
+    const decisions = await janitor(kube, gh, reporter);
     const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
     await reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n'));
     return { outputs: plainOutputs('cleaned'), ok: true };
 }
-/** A deploy; for a preview, announced on the PR before and concluded after, whatever happens. */
-async function deployCommand(inputs, ctx, { kubectl, gh, reporter }) {
+async function deployCommand(inputs, ctx, edges) {
+    const { gh, reporter } = edges;
     const sha = ctx.headSha ?? ctx.sha ?? '';
     const pr = inputs.preview;
     let deploymentId;
-    // The PR hears of the preview once its inputs and manifests are known to be good.
     const validated = async () => {
         if (gh && pr !== undefined && !inputs.dryRun)
             deploymentId = await announce(gh, pr, sha, reporter);
     };
     let result;
     try {
-        result = await deploy(inputs, ctx, { kubectl, docker: docker, reporter }, { validated });
+        result = await deploy(inputs, ctx, edges, { validated });
     }
     catch (err) {
         if (gh && deploymentId !== undefined) {
-            await conclude(gh, pr, sha, deploymentId, { status: 'failed', rolledBack: false, failureReason: err.message, rows: [], diagnoses: [], rollback: [] });
+            await conclude(gh, pr, sha, deploymentId, {
+                status: 'failed',
+                rolledBack: false,
+                failureReason: err.message,
+                rows: [],
+                diagnoses: [],
+                rollback: [],
+            });
         }
         throw err;
     }
@@ -43918,7 +44093,6 @@ async function deployCommand(inputs, ctx, { kubectl, gh, reporter }) {
     const ok = result.status === 'deployed' || result.status === 'dry-run';
     return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
 }
-/** Runs one command; returns the outputs and whether the job should fail. */
 async function runCommand(inputs, ctx, reporter) {
     for (const secret of [inputs.registryPassword, inputs.githubToken])
         if (secret)
@@ -43931,7 +44105,7 @@ async function runCommand(inputs, ctx, reporter) {
             kubeconfig = writeKubeconfig(inputs.kubeconfig);
         }
         const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
-        const edges = { kubectl: new Kubectl(binary, kubeconfig?.path), gh: inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined, reporter };
+        const edges = { kube: new Kubectl(binary, kubeconfig?.path), docker: docker, gh: inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined, reporter };
         if (inputs.command === 'destroy')
             return await destroyCommand(inputs, edges);
         if (inputs.command === 'janitor')
@@ -43950,80 +44124,10 @@ async function runCommand(inputs, ctx, reporter) {
 }
 
 ;// CONCATENATED MODULE: ./src/cli.ts
-// The same pipeline for people at a terminal:
-//   medaudit-deploy deploy --image 127.0.0.1:5000/medaudit-backend --manifests k8s [--flag value]...
-// Every action input is a flag of the same name; a boolean flag alone means true.
 
 
 
 
-const FLAGS = [
-    ['image', 'repository to build, push and deploy (required)'],
-    ['tag', 'tag to build (default sha-<12 chars of GITHUB_SHA>)'],
-    ['manifests', 'kustomize directory, or files and directories (default: the shipped k8s/)'],
-    ['namespace', 'target namespace (default: the one in the manifests)'],
-    ['dockerfile', 'default Dockerfile.prod'],
-    ['context', 'build context, default .'],
-    ['build-args', 'KEY=VALUE; repeat the flag for several'],
-    ['build', 'true|false: false deploys an existing tag'],
-    ['push', 'true|false'],
-    ['registry-username', ''],
-    ['registry-password', 'read from MEDAUDIT_REGISTRY_PASSWORD when not given'],
-    ['kubeconfig', 'kubeconfig content; default: KUBECONFIG or ~/.kube/config'],
-    ['kubectl-version', 'install and verify this kubectl'],
-    ['timeout', 'rollout budget, e.g. 5m'],
-    ['health-check-url', ''],
-    ['health-check-status', 'default 200'],
-    ['health-check-retries', 'default 5'],
-    ['soak', 'seconds to keep watching after Ready'],
-    ['rollback', 'true|false (default true)'],
-    ['dry-run', 'validate, server-side dry run and diff only'],
-    ['field-manager', 'default medaudit-deploy'],
-    ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
-    ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
-    ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
-];
-const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run']);
-function usage() {
-    return [
-        'usage: medaudit-deploy [deploy|destroy|janitor] --image REPOSITORY [--flag value]...',
-        '',
-        ...FLAGS.map(([f, d]) => `  --${f.padEnd(22)} ${d}`),
-        '',
-        'Exit code 0: deployed (or dry run). 1: failed or rolled back, or bad input.',
-    ].join('\n');
-}
-/** argv → input values, named exactly as the action's inputs. */
-function parseArgs(argv) {
-    const values = {};
-    let command = 'deploy';
-    const known = new Set(FLAGS.map(([f]) => f));
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (!a.startsWith('--')) {
-            if (i === 0)
-                command = a;
-            else
-                throw new UserError(`unexpected argument '${a}'`);
-            continue;
-        }
-        const [flag, inline] = a.slice(2).split(/=(.*)/s, 2);
-        if (!known.has(flag))
-            throw new UserError(`unknown flag --${flag} (see --help)`);
-        let value = inline;
-        if (value === undefined) {
-            const next = argv[i + 1];
-            if (BOOLEAN.has(flag) && (next === undefined || next.startsWith('--')))
-                value = 'true';
-            else if (next === undefined)
-                throw new UserError(`--${flag} needs a value`);
-            else
-                value = argv[++i];
-        }
-        values[flag] = flag === 'build-args' && values[flag] ? `${values[flag]}\n${value}` : value;
-    }
-    return { command, values };
-}
 async function main(argv) {
     if (argv.includes('--help') || argv.includes('-h')) {
         console.log(usage());
@@ -44036,7 +44140,10 @@ async function main(argv) {
             values['registry-password'] = process.env.MEDAUDIT_REGISTRY_PASSWORD;
         if (!values['github-token'] && process.env.GITHUB_TOKEN)
             values['github-token'] = process.env.GITHUB_TOKEN;
-        const inputs = parseInputs((name) => (name === 'command' ? command : values[name] ?? ''), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(!!values.preview) });
+        const inputs = parseInputs((name) => (name === 'command' ? command : (values[name] ?? '')), {
+            sha: process.env.GITHUB_SHA,
+            defaultManifests: defaultManifests(!!values.preview),
+        });
         const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA }, reporter);
         for (const [k, v] of Object.entries(outputs))
             console.log(`${k}=${v}`);
@@ -44047,8 +44154,5 @@ async function main(argv) {
         return 1;
     }
 }
-main(process.argv.slice(2)).then((code) => process.exit(code));
+void main(process.argv.slice(2)).then((code) => process.exit(code));
 
-var __webpack_exports__parseArgs = __webpack_exports__.Z;
-var __webpack_exports__usage = __webpack_exports__.C;
-export { __webpack_exports__parseArgs as parseArgs, __webpack_exports__usage as usage };

@@ -2,12 +2,12 @@
 // statuses, and a PR's state. Through @actions/github, which honours GITHUB_API_URL.
 import * as github from '@actions/github';
 
-export const COMMENT_MARKER = '<!-- medaudit-deploy:preview -->';
+const COMMENT_MARKER = '<!-- medaudit-deploy:preview -->';
 
 export type Repo = { owner: string; repo: string };
 type Octokit = ReturnType<typeof github.getOctokit>;
 
-export function repoFromEnv(): Repo {
+function repoFromEnv(): Repo {
   const full = process.env.GITHUB_REPOSITORY ?? '';
   const [owner, repo] = full.split('/');
   if (!owner || !repo) throw new Error('GITHUB_REPOSITORY is not set (owner/repo)');
@@ -17,7 +17,10 @@ export function repoFromEnv(): Repo {
 export class GitHub {
   private readonly octokit: Octokit;
 
-  constructor(token: string, readonly repo: Repo = repoFromEnv()) {
+  constructor(
+    token: string,
+    readonly repo: Repo = repoFromEnv(),
+  ) {
     this.octokit = github.getOctokit(token);
   }
 
@@ -48,7 +51,12 @@ export class GitHub {
     return (res.data as { id: number }).id;
   }
 
-  async setDeploymentStatus(id: number, state: 'in_progress' | 'success' | 'failure' | 'error' | 'inactive', environmentUrl?: string, description?: string): Promise<void> {
+  async setDeploymentStatus(
+    id: number,
+    state: 'in_progress' | 'success' | 'failure' | 'error' | 'inactive',
+    environmentUrl?: string,
+    description?: string,
+  ): Promise<void> {
     await this.octokit.rest.repos.createDeploymentStatus({
       ...this.repo,
       deployment_id: id,

@@ -1,13 +1,7 @@
 // The HTTP check after a clean rollout: the release must answer with the expected status.
 export type HealthResult = { ok: boolean; attempts: number; lastStatus?: number; lastError?: string; url: string };
 
-export async function checkHealth(
-  url: string,
-  expected: number,
-  retries: number,
-  log: (line: string) => void,
-  pauseMs = 2000,
-): Promise<HealthResult> {
+export async function checkHealth(url: string, expected: number, retries: number, log: (line: string) => void, pauseMs = 2000): Promise<HealthResult> {
   let lastStatus: number | undefined;
   let lastError: string | undefined;
   for (let attempt = 1; attempt <= retries; attempt++) {

@@ -27,7 +27,7 @@ export const docker: Docker = {
 
 const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
 
-export async function hasBuildx(d: Docker): Promise<boolean> {
+async function hasBuildx(d: Docker): Promise<boolean> {
   return (await d.run(['buildx', 'version'])).code === 0;
 }
 
@@ -43,8 +43,10 @@ export function ociLabels(source: string | undefined, revision: string | undefin
 export function buildArgs(req: BuildRequest, buildx: boolean): string[] {
   return [
     ...(buildx ? ['buildx', 'build', '--load'] : ['build']),
-    '--file', req.dockerfile,
-    '--tag', req.tagged,
+    '--file',
+    req.dockerfile,
+    '--tag',
+    req.tagged,
     ...Object.entries(req.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...req.buildArgs.flatMap((a) => ['--build-arg', a]),
     req.context,

@@ -30,7 +30,7 @@ const REGISTERED_DIGESTS: Record<string, RegExp> = {
 
 export const isValidTag = (tag: string): boolean => TAG.test(tag);
 
-export function isValidDigest(digest: string): boolean {
+function isValidDigest(digest: string): boolean {
   const separator = digest.indexOf(':');
   if (separator < 0) return false;
   const algorithm = digest.slice(0, separator);
@@ -43,8 +43,7 @@ const invalid = (text: string, reason: string) => new UserError(`invalid image r
 
 // Docker only treats the first component as a host when it cannot be a path
 // component: it has a dot or a port, or it is localhost.
-const looksLikeRegistry = (component: string) =>
-  component.includes('.') || component.includes(':') || component === 'localhost';
+const looksLikeRegistry = (component: string) => component.includes('.') || component.includes(':') || component === 'localhost';
 
 function splitDigest(text: string): { rest: string; digest?: string } {
   const at = text.indexOf('@');

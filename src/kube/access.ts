@@ -1,20 +1,29 @@
 // Before anything changes: does the cluster answer, and may this identity do what a deploy and
 // a rollback need? Each check is a SelfSubjectAccessReview (`kubectl auth can-i`).
-import type { Kubectl } from './kubectl.js';
+import type { KubeClient } from './client.js';
 
 export type Permission = { verb: string; resource: string; namespaced: boolean };
 
-export async function clusterVersion(kubectl: Kubectl): Promise<string> {
-  const v = await kubectl.raw<{ gitVersion: string }>('/version');
+/**
+ * The kubeconfig parses and its current context exists (kubectl's own check), before anything
+ * else is run with it: otherwise every later command fails with a message about something else.
+ */
+export async function checkKubeconfig(kube: KubeClient): Promise<void> {
+  const r = await kube.run(['config', 'view', '--minify', '-o', 'jsonpath={.current-context}'], { allowFailure: true });
+  if (r.code !== 0) throw new Error((r.stderr || r.stdout).trim().replace(/^error: /, ''));
+}
+
+export async function clusterVersion(kube: KubeClient): Promise<string> {
+  const v = await kube.raw<{ gitVersion: string }>('/version');
   return v.gitVersion;
 }
 
 /** The denied permissions, each as "verb resource". */
-export async function missingPermissions(kubectl: Kubectl, namespace: string, wanted: Permission[]): Promise<string[]> {
+export async function missingPermissions(kube: KubeClient, namespace: string, wanted: Permission[]): Promise<string[]> {
   const answers = await Promise.all(
     wanted.map(async (p) => {
       const args = ['auth', 'can-i', p.verb, p.resource, ...(p.namespaced ? ['-n', namespace] : [])];
-      const r = await kubectl.run(args, { allowFailure: true });
+      const r = await kube.run(args, { allowFailure: true });
       return r.stdout.trim() === 'yes' ? undefined : `${p.verb} ${p.resource}${p.namespaced ? ` in ${namespace}` : ''}`;
     }),
   );

@@ -7,7 +7,7 @@ import path from 'node:path';
 
 const DEFAULT_BASE = 'https://dl.k8s.io/release';
 
-export function kubectlUrl(version: string, base = process.env.MEDAUDIT_KUBECTL_BASE_URL || DEFAULT_BASE): string {
+function kubectlUrl(version: string, base = process.env.MEDAUDIT_KUBECTL_BASE_URL || DEFAULT_BASE): string {
   const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
   return `${base}/${version}/bin/linux/${arch}/kubectl`;
 }

@@ -2,18 +2,10 @@
 // kubeconfig the run was given. Output is captured, not echoed, so secrets stay out of the log.
 import * as exec from '@actions/exec';
 import { spawn } from 'node:child_process';
+import { KubectlError, type ExecOptions, type ExecResult, type KubeClient, type WatchStream } from './client.js';
+import type { WatchEvent } from './objects.js';
 
-export type RunResult = { code: number; stdout: string; stderr: string };
-export type RunOptions = { input?: string; allowFailure?: boolean };
-
-export class KubectlError extends Error {
-  constructor(readonly args: string[], readonly result: RunResult) {
-    super(`kubectl ${args.join(' ')} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`);
-    this.name = 'KubectlError';
-  }
-}
-
-export class Kubectl {
+export class Kubectl implements KubeClient {
   constructor(
     readonly binary: string,
     private readonly kubeconfig?: string,
@@ -26,7 +18,7 @@ export class Kubectl {
     return env;
   }
 
-  async run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  async run(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const result = await exec.getExecOutput(this.binary, args, {
       silent: true,
       ignoreReturnCode: true,
@@ -38,19 +30,18 @@ export class Kubectl {
     return out;
   }
 
-  async json<T = any>(args: string[], opts: RunOptions = {}): Promise<T> {
+  async json<T>(args: string[], opts: ExecOptions = {}): Promise<T> {
     const { stdout } = await this.run([...args, '-o', 'json'], opts);
     return JSON.parse(stdout) as T;
   }
 
   /** A raw GET through kubectl's own authentication (exec plugins, tokens, certificates). */
-  async raw<T = any>(apiPath: string): Promise<T> {
+  async raw<T>(apiPath: string): Promise<T> {
     const { stdout } = await this.run(['get', '--raw', apiPath]);
     return JSON.parse(stdout) as T;
   }
 
-  /** Streams a watch: one parsed event per line until stop() or the server closes it. */
-  watch(apiPath: string, onEvent: (e: { type: string; object: any }) => void): { stop: () => void; done: Promise<number> } {
+  watch(apiPath: string, onEvent: (e: WatchEvent) => void): WatchStream {
     const child = spawn(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     child.stdout.setEncoding('utf8');
@@ -60,7 +51,7 @@ export class Kubectl {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
-        if (line) onEvent(JSON.parse(line));
+        if (line) onEvent(JSON.parse(line) as WatchEvent);
       }
     });
     child.stderr.resume();
@@ -74,8 +65,8 @@ export class Kubectl {
 }
 
 /** Splits kubectl's output of several `-o json` objects printed one after another. */
-export function splitJsonStream(text: string): any[] {
-  const out: any[] = [];
+export function splitJsonStream(text: string): unknown[] {
+  const out: unknown[] = [];
   let depth = 0;
   let start = -1;
   let inString = false;

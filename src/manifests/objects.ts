@@ -1,33 +1,20 @@
-// The shape of a Kubernetes object as the pipeline handles it: plain parsed JSON.
-export type Metadata = {
-  name: string;
-  namespace?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  [key: string]: unknown;
-};
-
-export type KubeObject = {
-  apiVersion: string;
-  kind: string;
-  metadata: Metadata;
-  spec?: any;
-  status?: any;
-  [key: string]: unknown;
-};
+// Manifests as the pipeline reads them: parsed objects that remember the file they came from.
+import type { KubeObject } from '../kube/objects.js';
 
 /** A parsed manifest remembers where it came from, so errors can name the file. */
 export type SourcedObject = KubeObject & { __source?: string };
 
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'] as const;
-export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+/** Kinds that own pods: the ones a release's image lands in and its annotations mark. */
+export const WORKLOAD_KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
 
-/** Kinds whose revisions `kubectl rollout undo` can restore. */
-export const ROLLABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+type IngressRule = { host?: string };
+type IngressTls = { hosts?: string[] };
 
-export const objectId = (o: Pick<KubeObject, 'kind' | 'metadata'>) =>
-  `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
-
-/** Whether `o` is owned (controlled) by the object with `uid`. */
-export const ownedBy = (o: Pick<KubeObject, 'metadata'>, uid: string | undefined) =>
-  ((o.metadata.ownerReferences as { uid: string }[] | undefined) ?? []).some((r) => r.uid === uid);
+/** The public URL of the release, from the first Ingress host. */
+export function ingressUrl(objects: KubeObject[]): string | undefined {
+  const ingress = objects.find((o) => o.kind === 'Ingress');
+  const rule = (ingress?.spec?.rules as IngressRule[] | undefined)?.find((r) => r.host);
+  if (!ingress || !rule?.host) return undefined;
+  const tls = ((ingress.spec.tls ?? []) as IngressTls[]).some((t) => (t.hosts ?? []).includes(rule.host!));
+  return `${tls ? 'https' : 'http'}://${rule.host}`;
+}

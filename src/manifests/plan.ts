@@ -1,6 +1,7 @@
 // Apply order, as the application's README sets it: what a phase needs must
 // exist (and for workloads, be Ready) before it is applied.
-import { ROLLABLE_KINDS, type KubeObject } from './objects.js';
+import type { KubeObject } from '../kube/objects.js';
+import { isWorkload } from '../rollout/workloads.js';
 
 export type PhaseName = 'namespace' | 'config' | 'data' | 'migrate' | 'app' | 'edge';
 
@@ -22,16 +23,7 @@ const WAITS: Record<PhaseName, boolean> = {
   edge: false,
 };
 
-const APP_KINDS = [
-  'Deployment',
-  'DaemonSet',
-  'ReplicaSet',
-  'Job',
-  'CronJob',
-  'Pod',
-  'HorizontalPodAutoscaler',
-  'PodDisruptionBudget',
-];
+const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
 
 // The backend's init container runs the migrations, so it must be Ready
 // before the other app workloads start against the new schema.
@@ -56,5 +48,5 @@ export function planPhases(objects: KubeObject[]): Phase[] {
 }
 
 export function workloadsOf(phase: Phase): KubeObject[] {
-  return phase.objects.filter((o) => (ROLLABLE_KINDS as readonly string[]).includes(o.kind));
+  return phase.objects.filter((o) => isWorkload(o.kind));
 }

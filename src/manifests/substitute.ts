@@ -2,7 +2,9 @@
 // returns new objects so the caller can still show or diff the originals.
 import { UserError } from '../errors.js';
 import { bareName, formatImageReference, namesRepository, type ImageReference } from '../image/reference.js';
-import { objectId, WORKLOAD_KINDS, type KubeObject } from './objects.js';
+import { isRecord, objectId, type KubeObject } from '../kube/objects.js';
+import { CLUSTER_SCOPED_KINDS } from '../kube/resources.js';
+import { WORKLOAD_KINDS } from './objects.js';
 
 export type ImageChange = {
   object: string;
@@ -12,24 +14,11 @@ export type ImageChange = {
   to: string;
 };
 
-export const CLUSTER_SCOPED_KINDS: readonly string[] = [
-  'Namespace',
-  'ClusterRole',
-  'ClusterRoleBinding',
-  'PersistentVolume',
-  'StorageClass',
-  'CustomResourceDefinition',
-  'PriorityClass',
-  'IngressClass',
-];
-
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
 const TEMPLATED_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'];
 const HPA_SCALABLE_KINDS = ['Deployment', 'StatefulSet', 'ReplicaSet'];
 
 const copy = <T>(value: T): T => structuredClone(value);
-const isObject = (value: unknown): value is Record<string, any> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function podSpecPath(o: KubeObject): string | undefined {
   if (o.kind === 'Pod') return 'spec';
@@ -38,26 +27,23 @@ function podSpecPath(o: KubeObject): string | undefined {
   return undefined;
 }
 
-const valueAt = (o: unknown, path: string): unknown =>
-  path.split('.').reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), o);
+const valueAt = (o: unknown, path: string): unknown => path.split('.').reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), o);
 
-export function podSpecPaths(o: KubeObject): { path: string; spec: any }[] {
+export function podSpecPaths(o: KubeObject): { path: string; spec: Record<string, unknown> }[] {
   const path = podSpecPath(o);
   if (path === undefined) return [];
   const spec = valueAt(o, path);
-  return isObject(spec) ? [{ path, spec }] : [];
+  return isRecord(spec) ? [{ path, spec }] : [];
 }
 
-type ContainerSlot = { container: Record<string, any>; path: string };
+type ContainerSlot = { container: Record<string, unknown>; path: string };
 
 function containersOf(o: KubeObject): ContainerSlot[] {
   return podSpecPaths(o).flatMap(({ path, spec }) =>
     CONTAINER_LISTS.flatMap((list) => {
       const containers: unknown = spec[list];
       if (!Array.isArray(containers)) return [];
-      return containers
-        .map((container, i) => ({ container, path: `${path}.${list}[${i}]` }))
-        .filter((slot): slot is ContainerSlot => isObject(slot.container));
+      return containers.map((container, i) => ({ container, path: `${path}.${list}[${i}]` })).filter((slot): slot is ContainerSlot => isRecord(slot.container));
     }),
   );
 }
@@ -70,11 +56,7 @@ function imagesFoundSummary(objects: KubeObject[]): string {
   return found.length > 0 ? found.join('; ') : 'none';
 }
 
-export function substituteImage(
-  objects: KubeObject[],
-  target: ImageReference,
-  pinned: string,
-): { objects: KubeObject[]; changes: ImageChange[] } {
+export function substituteImage(objects: KubeObject[], target: ImageReference, pinned: string): { objects: KubeObject[]; changes: ImageChange[] } {
   const result = objects.map(copy);
   const changes: ImageChange[] = [];
   for (const o of result) {
@@ -99,7 +81,7 @@ export function substituteImage(
 export function annotateWorkloads(objects: KubeObject[], annotations: Record<string, string>): KubeObject[] {
   return objects.map((original) => {
     const o = copy(original);
-    if ((WORKLOAD_KINDS as readonly string[]).includes(o.kind)) {
+    if (WORKLOAD_KINDS.includes(o.kind)) {
       o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
     }
     return o;
@@ -115,7 +97,7 @@ function isAutoscalerOf(hpa: KubeObject, o: KubeObject): boolean {
   return (
     hpa.kind === 'HorizontalPodAutoscaler' &&
     hpa.apiVersion.startsWith('autoscaling/') &&
-    isObject(ref) &&
+    isRecord(ref) &&
     ref.kind === o.kind &&
     ref.name === o.metadata.name &&
     sameNamespace(hpa.metadata.namespace, o.metadata.namespace)
@@ -128,7 +110,7 @@ export function omitHpaScaledReplicas(objects: KubeObject[]): KubeObject[] {
   return objects.map((original) => {
     const o = copy(original);
     const scaled = HPA_SCALABLE_KINDS.includes(o.kind) && objects.some((hpa) => isAutoscalerOf(hpa, o));
-    if (scaled && isObject(o.spec)) delete o.spec.replicas;
+    if (scaled && isRecord(o.spec)) delete o.spec.replicas;
     return o;
   });
 }
@@ -144,7 +126,7 @@ function rehomeSubjects(binding: KubeObject, oldNamespaces: Set<string>, namespa
   const subjects: unknown = binding.subjects;
   if (!Array.isArray(subjects)) return;
   for (const subject of subjects) {
-    if (isObject(subject) && subject.kind === 'ServiceAccount' && oldNamespaces.has(subject.namespace)) {
+    if (isRecord(subject) && subject.kind === 'ServiceAccount' && typeof subject.namespace === 'string' && oldNamespaces.has(subject.namespace)) {
       subject.namespace = namespace;
     }
   }

@@ -1,7 +1,8 @@
 // Checks on rendered manifests that the API server would only report halfway
 // through an apply, or not at all (a placeholder secret deploys "fine").
 import { ManifestError } from '../errors.js';
-import { objectId, type KubeObject, type SourcedObject } from './objects.js';
+import { isRecord, objectId, type KubeObject } from '../kube/objects.js';
+import type { SourcedObject } from './objects.js';
 
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_LABEL_LENGTH = 63;
@@ -12,19 +13,15 @@ const SIMPLE_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 export const isDns1123Label = (s: string): boolean => s.length <= MAX_LABEL_LENGTH && DNS_1123_LABEL.test(s);
 
-const isObject = (value: unknown): value is Record<string, any> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 const describe = (o: SourcedObject): string => (o.__source ? `${o.__source}: ${objectId(o)}` : objectId(o));
 
 // Keys like 'app.kubernetes.io/name' would make a dotted path ambiguous.
-const childPath = (path: string, key: string) =>
-  SIMPLE_KEY.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`;
+const childPath = (path: string, key: string) => (SIMPLE_KEY.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`);
 
 function stringsIn(value: unknown, path: string): { path: string; value: string }[] {
   if (typeof value === 'string') return [{ path, value }];
   if (Array.isArray(value)) return value.flatMap((item, i) => stringsIn(item, `${path}[${i}]`));
-  if (isObject(value)) return Object.entries(value).flatMap(([key, item]) => stringsIn(item, childPath(path, key)));
+  if (isRecord(value)) return Object.entries(value).flatMap(([key, item]) => stringsIn(item, childPath(path, key)));
   return [];
 }
 
@@ -46,7 +43,7 @@ export function findPlaceholders(objects: SourcedObject[], marker = 'CHANGE_ME')
 
 function whereOf(o: SourcedObject, index: number): string {
   const source = o.__source ?? 'manifests';
-  const named = typeof o.kind === 'string' && isObject(o.metadata) && typeof o.metadata.name === 'string';
+  const named = typeof o.kind === 'string' && isRecord(o.metadata) && typeof o.metadata.name === 'string';
   return named ? describe(o) : `${source}: object #${index + 1}`;
 }
 
@@ -54,17 +51,14 @@ function checkRequiredFields(o: SourcedObject, index: number): void {
   const where = whereOf(o, index);
   if (typeof o.apiVersion !== 'string' || o.apiVersion === '') throw new ManifestError(where, 'missing apiVersion');
   if (typeof o.kind !== 'string' || o.kind === '') throw new ManifestError(where, 'missing kind');
-  if (!isObject(o.metadata)) throw new ManifestError(where, 'missing metadata');
+  if (!isRecord(o.metadata)) throw new ManifestError(where, 'missing metadata');
   if (typeof o.metadata.name !== 'string' || o.metadata.name === '') throw new ManifestError(where, 'missing metadata.name');
 }
 
 function checkNames(o: SourcedObject): void {
   const namespace = o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace;
   if (namespace !== undefined && !(typeof namespace === 'string' && isDns1123Label(namespace))) {
-    throw new ManifestError(
-      describe(o),
-      `namespace '${namespace}' is not a DNS-1123 label (lowercase letters, digits and '-', at most ${MAX_LABEL_LENGTH})`,
-    );
+    throw new ManifestError(describe(o), `namespace '${namespace}' is not a DNS-1123 label (lowercase letters, digits and '-', at most ${MAX_LABEL_LENGTH})`);
   }
   if (o.kind === 'StatefulSet' && o.metadata.name.length > MAX_STATEFULSET_NAME_LENGTH) {
     throw new ManifestError(
@@ -91,10 +85,7 @@ function checkPlaceholders(objects: SourcedObject[], marker: string): void {
   for (const { where, path } of found) byWhere.set(where, [...(byWhere.get(where) ?? []), path]);
   const [[firstWhere, firstPaths], ...others] = [...byWhere];
   const elsewhere = others.map(([where, paths]) => `; ${where}: ${paths.join(', ')}`).join('');
-  throw new ManifestError(
-    firstWhere,
-    `placeholder '${marker}' must be replaced before deploying: ${firstPaths.join(', ')}${elsewhere}`,
-  );
+  throw new ManifestError(firstWhere, `placeholder '${marker}' must be replaced before deploying: ${firstPaths.join(', ')}${elsewhere}`);
 }
 
 export function validateObjects(objects: SourcedObject[]): void {

@@ -2,9 +2,10 @@
 // went, destroy it when the PR closes, and sweep what the close events missed.
 import { UserError } from '../errors.js';
 import type { GitHub } from '../github/api.js';
-import type { Kubectl } from '../kube/kubectl.js';
+import type { KubeClient } from '../kube/client.js';
+import type { KubeObject, List } from '../kube/objects.js';
 import type { Reporter } from '../report/reporter.js';
-import type { RunResult } from '../report/summary.js';
+import type { ReleaseResult } from '../result.js';
 import { destroyRefusal, janitorDecision, PREVIEW_LABEL, previewEnvironment, PR_LABEL, type JanitorDecision, type PrState } from './names.js';
 
 const STATUS_WORDS: Record<string, string> = {
@@ -15,7 +16,7 @@ const STATUS_WORDS: Record<string, string> = {
 };
 
 /** The sticky comment: where the preview is and how its last deploy went. */
-export function commentBody(pr: number, sha: string | undefined, r: Pick<RunResult, 'status' | 'url' | 'image' | 'failureReason'>): string {
+function commentBody(pr: number, sha: string | undefined, r: Pick<ReleaseResult, 'status' | 'url' | 'image' | 'failureReason'>): string {
   return [
     `### Preview for #${pr}: ${STATUS_WORDS[r.status] ?? r.status}`,
     '',
@@ -36,27 +37,27 @@ export async function announce(gh: GitHub, pr: number, sha: string, reporter: Re
   return id;
 }
 
-export async function conclude(gh: GitHub, pr: number, sha: string, deploymentId: number, r: RunResult): Promise<void> {
+export async function conclude(gh: GitHub, pr: number, sha: string, deploymentId: number, r: ReleaseResult): Promise<void> {
   const ok = r.status === 'deployed';
   await gh.setDeploymentStatus(deploymentId, ok ? 'success' : 'failure', ok ? r.url : undefined, ok ? 'preview is up' : r.failureReason);
   await gh.upsertComment(pr, commentBody(pr, sha, r));
 }
 
-async function namespaceLabels(kubectl: Kubectl, namespace: string): Promise<Record<string, string> | null> {
-  const r = await kubectl.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
-  return r.stdout.trim() ? (JSON.parse(r.stdout).metadata.labels ?? {}) : null;
+async function namespaceLabels(kube: KubeClient, namespace: string): Promise<Record<string, string> | null> {
+  const r = await kube.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
+  return r.stdout.trim() ? ((JSON.parse(r.stdout) as KubeObject).metadata.labels ?? {}) : null;
 }
 
 /** Deletes exactly the preview's namespace, after checking it carries this PR's preview labels. */
-export async function destroy(kubectl: Kubectl, namespace: string, pr: number | undefined, gh: GitHub | undefined, reporter: Reporter): Promise<boolean> {
-  const labels = await namespaceLabels(kubectl, namespace);
+export async function destroy(kube: KubeClient, namespace: string, pr: number | undefined, gh: GitHub | undefined, reporter: Reporter): Promise<boolean> {
+  const labels = await namespaceLabels(kube, namespace);
   if (labels === null) {
     reporter.info(`namespace ${namespace} does not exist: nothing to delete`);
   } else {
     const refusal = destroyRefusal(namespace, labels, pr);
     if (refusal) throw new UserError(refusal);
     reporter.info(`deleting namespace ${namespace}`);
-    await kubectl.run(['delete', 'namespace', namespace, '--wait=true', '--timeout=180s']);
+    await kube.run(['delete', 'namespace', namespace, '--wait=true', '--timeout=180s']);
     reporter.info(`namespace ${namespace} deleted`);
   }
   const number = pr ?? (labels ? Number(labels[PR_LABEL]) : undefined);
@@ -69,10 +70,10 @@ export async function destroy(kubectl: Kubectl, namespace: string, pr: number | 
 }
 
 /** Deletes the previews whose PR is closed or whose expiry passed; says what it kept and why. */
-export async function janitor(kubectl: Kubectl, gh: GitHub | undefined, reporter: Reporter, now = new Date()): Promise<JanitorDecision[]> {
-  const list = await kubectl.json(['get', 'namespaces', '-l', `${PREVIEW_LABEL}=true`]);
+export async function janitor(kube: KubeClient, gh: GitHub | undefined, reporter: Reporter, now = new Date()): Promise<JanitorDecision[]> {
+  const list = await kube.json<List<KubeObject>>(['get', 'namespaces', '-l', `${PREVIEW_LABEL}=true`]);
   const decisions: JanitorDecision[] = [];
-  for (const ns of list.items as any[]) {
+  for (const ns of list.items) {
     const labels = ns.metadata.labels ?? {};
     const pr = Number(labels[PR_LABEL]);
     let state: PrState = 'unknown';
@@ -85,7 +86,7 @@ export async function janitor(kubectl: Kubectl, gh: GitHub | undefined, reporter
     const d = janitorDecision(ns.metadata.name, labels, state, now);
     decisions.push(d);
     if (d.delete) {
-      await destroy(kubectl, ns.metadata.name, d.pr, gh, reporter);
+      await destroy(kube, ns.metadata.name, d.pr, gh, reporter);
       reporter.info(`deleted ${d.namespace}: ${d.reason}`);
     } else {
       reporter.info(`kept ${d.namespace}: ${d.reason}`);

@@ -1,13 +1,13 @@
 // A pull request's preview environment: its namespace, host, labels and expiry, and the
 // janitor's verdict on it (pure).
 import { InputError } from '../errors.js';
-import type { KubeObject } from '../manifests/objects.js';
+import type { KubeObject } from '../kube/objects.js';
 import { setNamespace } from '../manifests/substitute.js';
 import { isDns1123Label } from '../manifests/validate.js';
 
 export const PREVIEW_LABEL = 'medaudit.io/preview';
 export const PR_LABEL = 'medaudit.io/pr';
-export const EXPIRES_LABEL = 'medaudit.io/expires';
+const EXPIRES_LABEL = 'medaudit.io/expires';
 /** A preview lives a week after its last deploy unless its PR closes first. */
 export const PREVIEW_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -55,7 +55,8 @@ export function previewObjects(objects: KubeObject[], pr: number, host: string, 
 /** A namespace may be destroyed only when it says it is this PR's preview. */
 export function destroyRefusal(namespace: string, labels: Record<string, string> | undefined, pr?: number): string | undefined {
   if (labels?.[PREVIEW_LABEL] !== 'true') return `namespace '${namespace}' has no ${PREVIEW_LABEL}=true label: it is not a preview, refusing to delete it`;
-  if (pr !== undefined && labels[PR_LABEL] !== String(pr)) return `namespace '${namespace}' belongs to PR ${labels[PR_LABEL]}, not ${pr}: refusing to delete it`;
+  if (pr !== undefined && labels[PR_LABEL] !== String(pr))
+    return `namespace '${namespace}' belongs to PR ${labels[PR_LABEL]}, not ${pr}: refusing to delete it`;
   return undefined;
 }
 

@@ -1,35 +1,12 @@
 // The job summary and the failure explanation, as text built from the run's result (pure).
+import type { ReleaseResult, Status } from '../result.js';
 import type { Diagnosis } from '../rollout/diagnose.js';
 import type { RollbackStep } from '../rollout/rollback.js';
 
-export type Status = 'deployed' | 'rolled-back' | 'failed' | 'dry-run';
-
-export type WorkloadRow = {
-  workload: string;
-  image: string;
-  before?: number;
-  after?: number;
-  seconds?: number;
-  verdict: string;
-};
-
-export type RunResult = {
-  status: Status;
-  rolledBack: boolean;
-  failureReason?: string;
-  image?: string;
-  digest?: string;
-  tag?: string;
-  url?: string;
-  namespace?: string;
-  rows: WorkloadRow[];
-  diagnoses: Diagnosis[];
-  rollback: RollbackStep[];
-  /** Seconds from the first pod of the failing release to the start of the rollback. */
-  detectionSeconds?: number;
-};
-
-const cell = (v: unknown) => String(v ?? '—').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const cell = (v: unknown) =>
+  String(v ?? '—')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
 const HEADLINE: Record<Status, string> = {
   deployed: '✅ Deployed',
   'rolled-back': '↩️ Rolled back',
@@ -53,7 +30,7 @@ export function describeStep(s: RollbackStep): string {
   return `${s.kind}/${s.name}: ${s.action === 'keep' ? 'unchanged' : 'left in place'} (${s.reason})`;
 }
 
-export function summaryMarkdown(r: RunResult): string {
+export function summaryMarkdown(r: ReleaseResult): string {
   const lines = [`## ${HEADLINE[r.status]}${r.namespace ? ` — namespace \`${r.namespace}\`` : ''}`, ''];
   if (r.image) lines.push(`Image: \`${r.image}\`${r.tag ? ` (tag \`${r.tag}\`)` : ''}`, '');
   if (r.url) lines.push(`URL: ${r.url}`, '');
@@ -62,7 +39,9 @@ export function summaryMarkdown(r: RunResult): string {
   if (r.rows.length) {
     lines.push('| workload | image | revision before | revision after | time | verdict |', '|---|---|---|---|---|---|');
     for (const w of r.rows) {
-      lines.push(`| ${cell(w.workload)} | ${cell(w.image)} | ${cell(w.before)} | ${cell(w.after)} | ${w.seconds === undefined ? '—' : `${w.seconds.toFixed(1)} s`} | ${cell(w.verdict)} |`);
+      lines.push(
+        `| ${cell(w.workload)} | ${cell(w.image)} | ${cell(w.before)} | ${cell(w.after)} | ${w.seconds === undefined ? '—' : `${w.seconds.toFixed(1)} s`} | ${cell(w.verdict)} |`,
+      );
     }
     lines.push('');
   }

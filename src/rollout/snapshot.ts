@@ -1,11 +1,11 @@
 // What ran before: the live revision of every workload about to change, recorded before anything
 // is applied, so a rollback returns to exactly that revision and never guesses.
-import type { Kubectl } from '../kube/kubectl.js';
-import { ownedBy, type KubeObject } from '../manifests/objects.js';
+import type { KubeClient } from '../kube/client.js';
+import type { ControllerRevision, KubeObject, List } from '../kube/objects.js';
+import { collectionPath } from '../kube/resources.js';
+import { liveRevision, workloadKind, workloadId, type WorkloadRef } from './workloads.js';
 
-export type Snapshot = {
-  kind: string;
-  name: string;
+export type Snapshot = WorkloadRef & {
   /** False on a first install: there is nothing to return to. */
   existed: boolean;
   /** The revision number `kubectl rollout undo --to-revision` takes; undefined when it has none. */
@@ -14,52 +14,26 @@ export type Snapshot = {
   generation?: number;
 };
 
-const REVISION = 'deployment.kubernetes.io/revision';
-
-export const workloadId = (w: { kind: string; name: string }) => `${w.kind}/${w.name}`;
-
 export const imagesOf = (o: KubeObject) =>
-  [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c: any) => `${c.name}=${c.image}`);
+  [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map(
+    (c: { name: string; image: string }) => `${c.name}=${c.image}`,
+  );
 
-/**
- * The revision number of a live workload, read the way `kubectl rollout history` does; undefined
- * when there is no history to return to (revisionHistoryLimit 0 keeps none).
- */
-export function liveRevision(obj: KubeObject, controllerRevisions: KubeObject[]): number | undefined {
-  if (obj.spec?.revisionHistoryLimit === 0) return undefined;
-  if (obj.kind === 'Deployment') {
-    const r = Number(obj.metadata.annotations?.[REVISION]);
-    return Number.isFinite(r) && r > 0 ? r : undefined;
-  }
-  // StatefulSets and DaemonSets keep history in ControllerRevisions; the current one's name is in status.
-  const current = obj.kind === 'StatefulSet' ? obj.status?.updateRevision : undefined;
-  const owned = controllerRevisions.filter((cr) => ownedBy(cr, obj.metadata.uid as string));
-  if (current) return owned.find((cr) => cr.metadata.name === current)?.revision as number | undefined;
-  return owned.reduce<number | undefined>((max, cr) => Math.max(max ?? 0, cr.revision as number), undefined);
-}
-
-export async function readLive(kubectl: Kubectl, namespace: string, kind: string, name: string): Promise<KubeObject | undefined> {
-  const res = await kubectl.run(['get', kind.toLowerCase(), name, '-n', namespace, '-o', 'json', '--ignore-not-found'], {});
-  return res.stdout.trim() ? (JSON.parse(res.stdout) as KubeObject) : undefined;
-}
-
-export async function controllerRevisions(kubectl: Kubectl, namespace: string): Promise<KubeObject[]> {
-  return (await kubectl.json(['get', 'controllerrevisions', '-n', namespace])).items;
-}
-
-/** The live state of each workload: before the apply, and again when deciding a rollback. */
-export async function snapshot(kubectl: Kubectl, namespace: string, workloads: { kind: string; name: string }[]): Promise<Snapshot[]> {
-  const history = workloads.some((w) => w.kind !== 'Deployment') ? await controllerRevisions(kubectl, namespace) : [];
-  const out: Snapshot[] = [];
-  for (const w of workloads) {
-    const live = await readLive(kubectl, namespace, w.kind, w.name);
-    out.push({
-      kind: w.kind,
-      name: w.name,
-      existed: !!live,
-      revision: live ? liveRevision(live, history) : undefined,
-      generation: live?.metadata.generation as number | undefined,
-    });
-  }
-  return out;
+/** The live state of each workload: before the apply, and again when deciding a rollback. One list per kind. */
+export async function snapshot(kube: KubeClient, namespace: string, workloads: WorkloadRef[]): Promise<Snapshot[]> {
+  const kinds = [...new Set(workloads.map((w) => w.kind))];
+  const live = new Map<string, KubeObject>();
+  await Promise.all(
+    kinds.map(async (kind) => {
+      const list = await kube.raw<List<KubeObject>>(collectionPath(kind, namespace));
+      for (const o of list.items) live.set(workloadId({ kind, name: o.metadata.name }), { ...o, kind });
+    }),
+  );
+  const history = kinds.some((k) => workloadKind(k).controllerRevisions)
+    ? (await kube.raw<List<ControllerRevision>>(collectionPath('ControllerRevision', namespace))).items
+    : [];
+  return workloads.map((w) => {
+    const o = live.get(workloadId(w));
+    return { kind: w.kind, name: w.name, existed: !!o, revision: o ? liveRevision(o, history) : undefined, generation: o?.metadata.generation };
+  });
 }

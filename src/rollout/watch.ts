@@ -1,22 +1,11 @@
 // Watches every changed workload at once (API watches through kubectl, no polling) and returns
 // as soon as all are Ready, or the moment one shows a failure signal, or at the deadline.
-import type { Kubectl } from '../kube/kubectl.js';
-import type { KubeObject } from '../manifests/objects.js';
-import {
-  daemonSetVerdict,
-  DEFAULT_VERDICT_OPTIONS,
-  deploymentVerdict,
-  isPodReady,
-  newDaemonSetPods,
-  newDeploymentPods,
-  newStatefulSetPods,
-  PodFailure,
-  statefulSetVerdict,
-  unreadyAtDeadline,
-  Verdict,
-} from './verdict.js';
+import type { KubeClient, WatchStream } from '../kube/client.js';
+import type { KubeObject, List, Pod } from '../kube/objects.js';
+import { collectionPath } from '../kube/resources.js';
+import { DEFAULT_VERDICT_OPTIONS, isPodReady, unreadyAtDeadline, type PodFailure, type Verdict } from './verdict.js';
+import { workloadId, workloadKind, type Related, type WorkloadRef } from './workloads.js';
 
-export type Target = { kind: string; name: string };
 export type Outcome = {
   ok: boolean;
   verdicts: Map<string, Verdict>;
@@ -27,55 +16,79 @@ export type Outcome = {
 };
 export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void };
 
-const RESOURCES: Record<string, string> = {
-  Deployment: 'apis/apps/v1/namespaces/NS/deployments',
-  StatefulSet: 'apis/apps/v1/namespaces/NS/statefulsets',
-  DaemonSet: 'apis/apps/v1/namespaces/NS/daemonsets',
-  ReplicaSet: 'apis/apps/v1/namespaces/NS/replicasets',
-  Pod: 'api/v1/namespaces/NS/pods',
-};
+/** The live objects seen so far, by kind and name: complete for a kind once it is listed. */
+class Cache {
+  private readonly byKind = new Map<string, Map<string, KubeObject>>();
 
-export const targetId = (t: Target) => `${t.kind}/${t.name}`;
-
-type Cache = Map<string, Map<string, KubeObject>>;
-
-/** The new revision's pods of a workload, the only ones judged. */
-function podsOf(t: Target, cache: Cache): KubeObject[] {
-  const obj = cache.get(t.kind)?.get(t.name);
-  const pods = [...(cache.get('Pod')?.values() ?? [])];
-  if (!obj) return [];
-  if (t.kind === 'Deployment') return newDeploymentPods(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods);
-  if (t.kind === 'StatefulSet') return newStatefulSetPods(obj, pods);
-  return newDaemonSetPods(obj, pods);
+  load(kind: string, items: KubeObject[]): void {
+    this.byKind.set(kind, new Map(items.map((o) => [o.metadata.name, o])));
+  }
+  apply(kind: string, type: string, o: KubeObject): void {
+    const byName = this.byKind.get(kind);
+    if (!byName) return;
+    if (type === 'DELETED') byName.delete(o.metadata.name);
+    else byName.set(o.metadata.name, o);
+  }
+  get(w: WorkloadRef): KubeObject | undefined {
+    return this.byKind.get(w.kind)?.get(w.name);
+  }
+  all(kind: string): KubeObject[] {
+    return [...(this.byKind.get(kind)?.values() ?? [])];
+  }
+  related(): Related {
+    return { pods: this.all('Pod') as Pod[], replicaSets: this.all('ReplicaSet') };
+  }
 }
 
-export function judge(t: Target, cache: Cache, now: number): Verdict {
-  const obj = cache.get(t.kind)?.get(t.name);
-  const opts = { ...DEFAULT_VERDICT_OPTIONS, now };
+/** The new revision's pods of a workload, the only ones judged. */
+function podsOf(w: WorkloadRef, cache: Cache): Pod[] {
+  const obj = cache.get(w);
+  return obj ? workloadKind(w.kind).newPods(obj, cache.related()) : [];
+}
+
+function judge(w: WorkloadRef, cache: Cache, now: number): Verdict {
+  const obj = cache.get(w);
   if (!obj) return { state: 'progressing', message: 'not created yet', failures: [] };
-  const pods = [...(cache.get('Pod')?.values() ?? [])];
-  if (t.kind === 'Deployment') return deploymentVerdict(obj, [...(cache.get('ReplicaSet')?.values() ?? [])], pods, opts);
-  if (t.kind === 'StatefulSet') return statefulSetVerdict(obj, pods, opts);
-  return daemonSetVerdict(obj, pods, opts);
+  return workloadKind(w.kind).verdict(obj, cache.related(), { ...DEFAULT_VERDICT_OPTIONS, now });
+}
+
+const judgeAll = (targets: WorkloadRef[], cache: Cache, now: number) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, now)] as const));
+
+/** At the deadline, a workload still progressing fails with what its unready pods show. */
+function judgeAtDeadline(w: WorkloadRef, cache: Cache, now: number): Verdict {
+  const v = judge(w, cache, now);
+  if (v.state !== 'progressing') return v;
+  const unready = unreadyAtDeadline(podsOf(w, cache), now);
+  const failures = unready.length
+    ? unready
+    : [
+        {
+          pod: w.name,
+          reason: 'Timeout',
+          message: `still ${v.message} at the deadline`,
+          hint: 'raise timeout, or look at why the controller makes no progress',
+        },
+      ];
+  return { state: 'failed', message: `timed out: ${v.message}`, failures };
 }
 
 type PodHealth = { restarts: number; ready: boolean; exited: boolean };
 
 /** Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. */
-function health(t: Target, cache: Cache): Map<string, PodHealth> {
+function health(w: WorkloadRef, cache: Cache): Map<string, PodHealth> {
   const out = new Map<string, PodHealth>();
-  for (const p of podsOf(t, cache)) {
-    const statuses: any[] = p.status?.containerStatuses ?? [];
-    const restarts = statuses.reduce((n: number, c: any) => n + (c.restartCount ?? 0), 0);
+  for (const p of podsOf(w, cache)) {
+    const statuses = p.status?.containerStatuses ?? [];
+    const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
     const exited = statuses.some((c) => !c.state?.running);
     out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
   }
   return out;
 }
 
-function soakFailures(t: Target, before: Map<string, PodHealth>, cache: Cache): PodFailure[] {
+function soakFailures(w: WorkloadRef, before: Map<string, PodHealth>, cache: Cache): PodFailure[] {
   const out: PodFailure[] = [];
-  for (const [pod, now] of health(t, cache)) {
+  for (const [pod, now] of health(w, cache)) {
     const was = before.get(pod);
     if (!was) {
       before.set(pod, now);
@@ -83,136 +96,162 @@ function soakFailures(t: Target, before: Map<string, PodHealth>, cache: Cache): 
     }
     // A crash shows first as lost readiness with the container gone, then as a restart.
     if (now.restarts > was.restarts || (now.exited && !was.exited)) {
-      const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
-      out.push({ pod, reason: 'RestartedWhileSoaking', message, hint: 'the release crashes some time after start: read the log below', previousLogs: now.restarts > was.restarts });
+      const message =
+        now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
+      out.push({
+        pod,
+        reason: 'RestartedWhileSoaking',
+        message,
+        hint: 'the release crashes some time after start: read the log below',
+        previousLogs: now.restarts > was.restarts,
+      });
+    } else if (was.ready && !now.ready) {
+      out.push({
+        pod,
+        reason: 'ReadinessLostWhileSoaking',
+        message: 'was Ready, then failed its readiness probe',
+        hint: 'the release degrades after start: see the Unhealthy events below',
+      });
     }
-    else if (was.ready && !now.ready) out.push({ pod, reason: 'ReadinessLostWhileSoaking', message: 'was Ready, then failed its readiness probe', hint: 'the release degrades after start: see the Unhealthy events below' });
   }
   return out;
 }
 
-export function watchRollout(kubectl: Kubectl, namespace: string, targets: Target[], opts: WatchOptions): Promise<Outcome> {
-  const cache: Cache = new Map();
-  const kinds = [...new Set([...targets.map((t) => t.kind), 'Pod', ...(targets.some((t) => t.kind === 'Deployment') ? ['ReplicaSet'] : [])])];
-  const last = new Map<string, string>();
-  const streams: { stop: () => void }[] = [];
-  let finished = false;
-  let soakStart: number | undefined;
-  let soakBaseline: Map<string, Map<string, PodHealth>> | undefined;
-  let stopReopening = () => {};
-
-  return new Promise<Outcome>((resolve) => {
-    const finish = (ok: boolean, verdicts: Map<string, Verdict>, cause?: Outcome['cause']) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(deadline);
-      clearTimeout(soakTimer);
-      clearInterval(ticker);
-      stopReopening();
-      streams.forEach((s) => s.stop());
-      let firstDoomedPodAt: number | undefined;
-      for (const t of targets) {
-        if (verdicts.get(targetId(t))?.state !== 'failed') continue;
-        for (const p of podsOf(t, cache)) {
-          const at = Date.parse(p.metadata.creationTimestamp as string);
-          if (!firstDoomedPodAt || at < firstDoomedPodAt) firstDoomedPodAt = at;
-        }
-      }
-      resolve({ ok, verdicts, cause, firstDoomedPodAt });
-    };
-
-    const evaluate = () => {
-      if (finished || loaded.size < kinds.length) return;
-      const now = Date.now();
-      const verdicts = new Map(targets.map((t) => [targetId(t), judge(t, cache, now)] as const));
-      for (const t of targets) {
-        const v = verdicts.get(targetId(t))!;
-        const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
-        if (last.get(targetId(t)) !== line) {
-          last.set(targetId(t), line);
-          opts.log(`${targetId(t)} ${line}`);
-        }
-      }
-      if ([...verdicts.values()].some((v) => v.state === 'failed')) return finish(false, verdicts, soakStart ? 'soak' : 'failure');
-      if (soakBaseline) {
-        for (const t of targets) {
-          const failures = soakFailures(t, soakBaseline.get(targetId(t))!, cache);
-          if (failures.length) {
-            verdicts.set(targetId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
-            return finish(false, verdicts, 'soak');
-          }
-        }
-        return;
-      }
-      if ([...verdicts.values()].every((v) => v.state === 'ready')) {
-        if (!opts.soakMs) return finish(true, verdicts);
-        soakStart = now;
-        soakBaseline = new Map(targets.map((t) => [targetId(t), health(t, cache)] as const));
-        opts.log(`all ready; soaking for ${Math.round(opts.soakMs / 1000)}s to catch restarts and readiness flaps`);
-        soakTimer = setTimeout(() => {
-          const final = new Map(targets.map((t) => [targetId(t), judge(t, cache, Date.now())] as const));
-          finish(true, final);
-        }, opts.soakMs);
-      }
-    };
-
-    const deadline = setTimeout(() => {
-      const now = Date.now();
-      const verdicts = new Map<string, Verdict>();
-      for (const t of targets) {
-        const v = judge(t, cache, now);
-        if (v.state !== 'progressing') {
-          verdicts.set(targetId(t), v);
-          continue;
-        }
-        const unready = unreadyAtDeadline(podsOf(t, cache), now);
-        const failures = unready.length
-          ? unready
-          : [{ pod: t.name, reason: 'Timeout', message: `still ${v.message} at the deadline`, hint: 'raise timeout, or look at why the controller makes no progress' }];
-        verdicts.set(targetId(t), { state: 'failed', message: `timed out: ${v.message}`, failures });
-      }
-      finish(false, verdicts, 'timeout');
-    }, opts.timeoutMs);
-    let soakTimer: NodeJS.Timeout | undefined;
-    // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
-    const ticker = setInterval(evaluate, 1000);
-
-    // List, then watch from that list's resourceVersion, per kind: the cache is complete before
-    // anything is judged, and a reopened watch starts from a fresh list (no stale objects).
-    const loaded = new Set<string>();
-    const reopen = new Set<NodeJS.Timeout>();
-    const open = async (kind: string): Promise<void> => {
-      if (finished) return;
-      const base = `/${RESOURCES[kind].replace('NS', namespace)}`;
-      let list: { metadata: { resourceVersion: string }; items: KubeObject[] };
-      try {
-        list = await kubectl.raw(base);
-      } catch (err) {
-        opts.log(`listing ${kind}s failed: ${(err as Error).message.split('\n')[0]}; retrying`);
-        const t = setTimeout(() => void open(kind), 1000);
-        reopen.add(t);
-        return;
-      }
-      if (finished) return;
-      cache.set(kind, new Map(list.items.map((o) => [o.metadata.name, o])));
-      loaded.add(kind);
-      const stream = kubectl.watch(`${base}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
-        if (e.type === 'ERROR') return;
-        const byName = cache.get(kind)!;
-        if (e.type === 'DELETED') byName.delete(e.object.metadata.name);
-        else byName.set(e.object.metadata.name, e.object);
-        evaluate();
-      });
-      streams.push(stream);
-      // The server ends watches after a while: list and watch again until the rollout is decided.
-      void stream.done.then(() => {
-        if (finished) return;
-        const t = setTimeout(() => void open(kind), 200);
-        reopen.add(t);
-      });
-      evaluate();
-    };
-    stopReopening = () => reopen.forEach((t) => clearTimeout(t));
-    for (const kind of kinds) void open(kind);
-  });
+/** When the earliest new pod of a failed workload was created. */
+function firstDoomedPod(targets: WorkloadRef[], verdicts: Map<string, Verdict>, cache: Cache): number | undefined {
+  const created = targets
+    .filter((t) => verdicts.get(workloadId(t))?.state === 'failed')
+    .flatMap((t) => podsOf(t, cache).map((p) => Date.parse(p.metadata.creationTimestamp ?? '')))
+    .filter((at) => Number.isFinite(at));
+  return created.length ? Math.min(...created) : undefined;
 }
+
+/** The kinds to list and watch: the workloads' own and what their verdicts read. */
+const kindsFor = (targets: WorkloadRef[]) => [...new Set(targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]))];
+
+type Soak = { baseline: Map<string, Map<string, PodHealth>> };
+
+/** One watch of a set of workloads, from the first list to the verdict. */
+class RolloutWatch {
+  private readonly cache = new Cache();
+  private readonly kinds: string[];
+  private readonly loaded = new Set<string>();
+  private readonly lastLine = new Map<string, string>();
+  private readonly streams: WatchStream[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private ticker?: NodeJS.Timeout;
+  private finished = false;
+  private soak?: Soak;
+  private resolve: (o: Outcome) => void = () => undefined;
+
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly namespace: string,
+    private readonly targets: WorkloadRef[],
+    private readonly opts: WatchOptions,
+  ) {
+    this.kinds = kindsFor(targets);
+  }
+
+  run(): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      this.resolve = resolve;
+      this.later(this.opts.timeoutMs, () => this.atDeadline());
+      // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
+      this.ticker = setInterval(() => this.evaluate(), 1000);
+      for (const kind of this.kinds) void this.open(kind);
+    });
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private finish(ok: boolean, verdicts: Map<string, Verdict>, cause?: Outcome['cause']): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.timers.forEach((t) => clearTimeout(t));
+    clearInterval(this.ticker);
+    this.streams.forEach((s) => s.stop());
+    this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
+  }
+
+  private atDeadline(): void {
+    const now = Date.now();
+    this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, now)] as const)), 'timeout');
+  }
+
+  private logChanges(verdicts: Map<string, Verdict>): void {
+    for (const [id, v] of verdicts) {
+      const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
+      if (this.lastLine.get(id) === line) continue;
+      this.lastLine.set(id, line);
+      this.opts.log(`${id} ${line}`);
+    }
+  }
+
+  private evaluate(): void {
+    if (this.finished || this.loaded.size < this.kinds.length) return;
+    const verdicts = judgeAll(this.targets, this.cache, Date.now());
+    this.logChanges(verdicts);
+    if ([...verdicts.values()].some((v) => v.state === 'failed')) return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
+    if (this.soak) return this.checkSoak(this.soak, verdicts);
+    if (![...verdicts.values()].every((v) => v.state === 'ready')) return;
+    if (!this.opts.soakMs) return this.finish(true, verdicts);
+    this.startSoak(this.opts.soakMs);
+  }
+
+  private startSoak(soakMs: number): void {
+    this.soak = { baseline: new Map(this.targets.map((t) => [workloadId(t), health(t, this.cache)] as const)) };
+    this.opts.log(`all ready; soaking for ${Math.round(soakMs / 1000)}s to catch restarts and readiness flaps`);
+    this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, Date.now())));
+  }
+
+  private checkSoak(soak: Soak, verdicts: Map<string, Verdict>): void {
+    for (const t of this.targets) {
+      const failures = soakFailures(t, soak.baseline.get(workloadId(t))!, this.cache);
+      if (!failures.length) continue;
+      verdicts.set(workloadId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
+      return this.finish(false, verdicts, 'soak');
+    }
+  }
+
+  /**
+   * Lists, then watches from that list's resourceVersion: the cache is complete before anything is
+   * judged, and a reopened watch starts from a fresh list (no stale objects).
+   */
+  private async open(kind: string): Promise<void> {
+    if (this.finished) return;
+    const path = collectionPath(kind, this.namespace);
+    let list: List<KubeObject>;
+    try {
+      list = await this.kube.raw<List<KubeObject>>(path);
+    } catch (err) {
+      this.opts.log(`listing ${kind}s failed: ${(err as Error).message.split('\n')[0]}; retrying`);
+      this.later(1000, () => void this.open(kind));
+      return;
+    }
+    if (this.finished) return;
+    this.cache.load(kind, list.items);
+    this.loaded.add(kind);
+    const stream = this.kube.watch(`${path}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
+      // An ERROR event (e.g. 410 Gone) is followed by the server closing the stream: relisting handles it.
+      if (e.type === 'ERROR' || e.type === 'BOOKMARK') return;
+      this.cache.apply(kind, e.type, e.object);
+      this.evaluate();
+    });
+    this.streams.push(stream);
+    // The server ends watches after a while: list and watch again until the rollout is decided.
+    void stream.done.then(() => {
+      if (!this.finished) this.later(200, () => void this.open(kind));
+    });
+    this.evaluate();
+  }
+}
+
+export const watchRollout = (kube: KubeClient, namespace: string, targets: WorkloadRef[], opts: WatchOptions): Promise<Outcome> =>
+  new RolloutWatch(kube, namespace, targets, opts).run();

@@ -81,7 +81,14 @@ describe('a release of k8s/ built from Dockerfile.prod', () => {
     expect(run.code).toBe(0);
     const digest = await registryDigest('e2e-v1');
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(run.outputs).toMatchObject({ status: 'deployed', 'rolled-back': 'false', tag: 'e2e-v1', digest: digest!, image: `${IMAGE}@${digest}`, 'failure-reason': '' });
+    expect(run.outputs).toMatchObject({
+      status: 'deployed',
+      'rolled-back': 'false',
+      tag: 'e2e-v1',
+      digest: digest!,
+      image: `${IMAGE}@${digest}`,
+      'failure-reason': '',
+    });
     expect(run.outputs.url).toBe('https://api.medaudit.example.com');
     expect(JSON.parse(run.outputs.revisions)).toEqual({
       'StatefulSet/postgres': { before: null, after: 1 },
@@ -129,11 +136,21 @@ describe('a release of k8s/ built from Dockerfile.prod', () => {
 
 describe('each failing release is rolled back to the revision that ran before', () => {
   const cases: [string, Record<string, string>, RegExp, RegExp][] = [
-    ['crash loop', { tag: 'e2e-crash', 'build-args': 'SIM_BEHAVIOUR=crash\nSIM_MESSAGE=SECRET_KEY is not set' }, /CrashLoopBackOff/, /RuntimeError: SECRET_KEY is not set/],
+    [
+      'crash loop',
+      { tag: 'e2e-crash', 'build-args': 'SIM_BEHAVIOUR=crash\nSIM_MESSAGE=SECRET_KEY is not set' },
+      /CrashLoopBackOff/,
+      /RuntimeError: SECRET_KEY is not set/,
+    ],
     ['OOMKilled', { tag: 'e2e-oom', 'build-args': 'SIM_BEHAVIOUR=oom' }, /OOMKilled/, /exit code 137/],
     ['migration init container failing', { tag: 'e2e-migration', 'build-args': 'SIM_BEHAVIOUR=migration-fail' }, /InitContainerFailed/, /DuplicateTable/],
     ['image missing from the registry', { tag: 'e2e-unpushed', push: 'false' }, /ErrImagePull|ImagePullBackOff/, /not found/],
-    ['config error', { tag: 'e2e-config-error', manifests: overlay('config-error') }, /CreateContainerConfigError/, /couldn't find key FEATURE_FLAGS in ConfigMap/],
+    [
+      'config error',
+      { tag: 'e2e-config-error', manifests: overlay('config-error') },
+      /CreateContainerConfigError/,
+      /couldn't find key FEATURE_FLAGS in ConfigMap/,
+    ],
     ['unschedulable', { tag: 'e2e-unschedulable', manifests: overlay('unschedulable') }, /Unschedulable/, /Insufficient cpu/],
   ];
 

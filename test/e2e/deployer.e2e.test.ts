@@ -68,7 +68,12 @@ test('as the deployer: a first install, then a crashing release rolled back', as
   // The kubeconfig never shows in the log, and its file is gone after the run.
   const token = /token: "([^"]+)"/.exec(kubeconfig)![1];
   for (const run of [good, bad]) {
-    expect(run.log.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain(token);
+    expect(
+      run.log
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain(token);
   }
   for (const run of [good, bad]) expect(readdirSync(run.runnerTemp).filter((f) => f.startsWith('medaudit-kube-'))).toEqual([]);
 });

@@ -20,7 +20,7 @@ const state = () => {
 };
 const tags = async () => {
   const res = await fetch(`http://${REGISTRY}/v2/medaudit-backend/tags/list`);
-  return res.ok ? ((await res.json()) as any).tags ?? [] : [];
+  return res.ok ? (((await res.json()) as any).tags ?? []) : [];
 };
 
 beforeAll(() => {
@@ -43,6 +43,35 @@ test('the action: server-side dry run and diff, nothing built, pushed or applied
   expect(run.log).not.toMatch(/docker build|pushed /);
   expect(state()).toEqual(before);
   expect(await tags()).toEqual(tagsBefore);
+});
+
+/** The objects kustomize renders from a directory of the repository, as Kind/name. */
+const rendered = (dir: string) =>
+  kubectl(['kustomize', '--load-restrictor=LoadRestrictionsNone', path.join(REPO, dir)])
+    .split(/^---$/m)
+    .map((doc) => [/^kind: (\S+)$/m.exec(doc)?.[1], /^ {2}name: (\S+)$/m.exec(doc)?.[1]])
+    .filter(([kind, name]) => kind && name);
+
+test.each([
+  ['k8s/', {}, 'k8s'],
+  ['the preview overlay', { preview: '987654', 'preview-domain': 'preview.example.com' }, 'k8s/overlays/preview'],
+] as const)('a first install dry run of %s: every object checked and shown as created, nothing created', async (_name, extra, dir) => {
+  const fresh = 'preview' in extra ? 'medaudit-pr-987654' : uniqueNamespace('medaudit-dry-first');
+  const inputs: Record<string, string> = { image: `${REGISTRY}/medaudit-backend`, tag: 'dry-run-first', 'dry-run': 'true', ...extra };
+  if (!('preview' in extra)) inputs.namespace = fresh;
+  const run = await runAction(inputs, { cwd: ws });
+  expect(run.code).toBe(0);
+  expect(run.outputs.status).toBe('dry-run');
+  expect(run.log).toContain(`namespace ${fresh} does not exist yet: every object would be created`);
+  expect(run.log).toContain(`namespace/${fresh} serverside-applied (server dry run)`);
+  const created = run.log.split('\n').filter((l) => l.startsWith('created '));
+  const objects = rendered(dir);
+  expect(created.length).toBeGreaterThanOrEqual(objects.length);
+  for (const [kind, name] of objects) {
+    expect(created.some((l) => l.startsWith(`created ${kind}/`) && l.endsWith(`/${kind === 'Namespace' ? fresh : name}`))).toBe(true);
+  }
+  expect(run.log).toMatch(/^\+ +"image": "127\.0\.0\.1:5000\/medaudit-backend:dry-run-first",?$/m);
+  expect(kubectl(['get', 'namespace', fresh, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
 });
 
 test('the CLI runs the same pipeline: --help, a bad flag, and a dry run', () => {

@@ -118,8 +118,12 @@ describe('a real apply of the base', () => {
   });
 
   test('every object exists in the namespace', () => {
-    const names = kubectlJson(['get', 'serviceaccounts,configmaps,secrets,services,persistentvolumeclaims,statefulsets,deployments,horizontalpodautoscalers,poddisruptionbudgets,ingresses,networkpolicies', '-n', ns])
-      .items.map((o: Manifest) => `${o.kind}/${o.metadata.name}`);
+    const names = kubectlJson([
+      'get',
+      'serviceaccounts,configmaps,secrets,services,persistentvolumeclaims,statefulsets,deployments,horizontalpodautoscalers,poddisruptionbudgets,ingresses,networkpolicies',
+      '-n',
+      ns,
+    ]).items.map((o: Manifest) => `${o.kind}/${o.metadata.name}`);
     for (const obj of objs) if (obj.kind !== 'Namespace') expect(names).toContain(id(obj));
     expect(names).toContain('Secret/medaudit-secrets');
   });
@@ -141,7 +145,10 @@ describe('a real apply of the base', () => {
   }, 150_000);
 
   test('backend and celery-worker reach the HPA minimum of 2 Ready replicas', () => {
-    for (const [deployment, hpa] of [['backend', 'backend-hpa'], ['celery-worker', 'celery-worker-hpa']]) {
+    for (const [deployment, hpa] of [
+      ['backend', 'backend-hpa'],
+      ['celery-worker', 'celery-worker-hpa'],
+    ]) {
       // No spec.replicas in the manifest: the Deployment starts at 1 and the
       // HPA raises it to minReplicas.
       expect(kubectlJson(['get', 'hpa', hpa, '-n', ns]).spec.minReplicas).toBe(2);
@@ -149,8 +156,7 @@ describe('a real apply of the base', () => {
       waitFor(`deployment/${deployment}`, ns, 'jsonpath={.status.readyReplicas}=2', '120s');
       kubectl(['rollout', 'status', `deployment/${deployment}`, '-n', ns, '--timeout=120s']);
       const d = kubectlJson(['get', 'deployment', deployment, '-n', ns]);
-      expect([deployment, d.spec.replicas, d.status.readyReplicas, d.status.availableReplicas, d.status.updatedReplicas])
-        .toEqual([deployment, 2, 2, 2, 2]);
+      expect([deployment, d.spec.replicas, d.status.readyReplicas, d.status.availableReplicas, d.status.updatedReplicas]).toEqual([deployment, 2, 2, 2, 2]);
       const status = kubectlJson(['get', 'hpa', hpa, '-n', ns]).status;
       expect([hpa, status.desiredReplicas]).toEqual([hpa, 2]);
     }
@@ -191,19 +197,23 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
     const admin = YAML.parse(readFileSync(adminPath, 'utf8'));
     const context = admin.contexts.find((c: Manifest) => c.name === admin['current-context']).context;
     const cluster = admin.clusters.find((c: Manifest) => c.name === context.cluster).cluster;
-    const ca = cluster['certificate-authority-data']
-      ?? readFileSync(path.resolve(path.dirname(adminPath), cluster['certificate-authority'])).toString('base64');
+    const ca =
+      cluster['certificate-authority-data'] ?? readFileSync(path.resolve(path.dirname(adminPath), cluster['certificate-authority'])).toString('base64');
     dir = mkdtempSync(path.join(os.tmpdir(), 'medaudit-deployer-'));
     chmodSync(dir, 0o700);
     const file = path.join(dir, 'kubeconfig');
-    writeFileSync(file, YAML.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': ca } }],
-      users: [{ name: 'medaudit-deployer', user: { token } }],
-      contexts: [{ name: 'deployer', context: { cluster: 'local', user: 'medaudit-deployer', namespace: ns } }],
-      'current-context': 'deployer',
-    }), { mode: 0o600 });
+    writeFileSync(
+      file,
+      YAML.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': ca } }],
+        users: [{ name: 'medaudit-deployer', user: { token } }],
+        contexts: [{ name: 'deployer', context: { cluster: 'local', user: 'medaudit-deployer', namespace: ns } }],
+        'current-context': 'deployer',
+      }),
+      { mode: 0o600 },
+    );
     expect(statSync(file).mode & 0o777).toBe(0o600);
     env = { KUBECONFIG: file };
   });
@@ -219,9 +229,16 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
 
   test('kubectl auth can-i: yes for the deploy, no beyond it', () => {
     for (const args of [
-      ['create', 'configmaps'], ['patch', 'configmaps'], ['patch', 'deployments.apps'], ['create', 'statefulsets.apps'],
-      ['patch', 'horizontalpodautoscalers.autoscaling'], ['patch', 'networkpolicies.networking.k8s.io'],
-      ['delete', 'pods'], ['get', 'pods/log'], ['list', 'controllerrevisions.apps'], ['patch', `namespaces/${ns}`],
+      ['create', 'configmaps'],
+      ['patch', 'configmaps'],
+      ['patch', 'deployments.apps'],
+      ['create', 'statefulsets.apps'],
+      ['patch', 'horizontalpodautoscalers.autoscaling'],
+      ['patch', 'networkpolicies.networking.k8s.io'],
+      ['delete', 'pods'],
+      ['get', 'pods/log'],
+      ['list', 'controllerrevisions.apps'],
+      ['patch', `namespaces/${ns}`],
     ]) {
       expect([...args, canI(...args, '-n', ns)]).toEqual([...args, 'yes']);
     }
@@ -263,8 +280,16 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
     r = asDeployer(['apply', '--server-side', '--field-manager=medaudit-deploy', '-f', '-'], toYaml([deployment]));
     expect([r.code, r.stdout.trim(), r.stderr]).toEqual([0, 'deployment.apps/backend serverside-applied', '']);
 
-    r = asDeployer(['patch', 'deployment', 'backend', '-n', ns, '--type=merge', '-p',
-      JSON.stringify({ spec: { template: { metadata: { annotations: { 'medaudit.example.com/e2e': 'patched' } } } } })]);
+    r = asDeployer([
+      'patch',
+      'deployment',
+      'backend',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { template: { metadata: { annotations: { 'medaudit.example.com/e2e': 'patched' } } } } }),
+    ]);
     expect([r.code, r.stderr]).toEqual([0, '']);
     r = asDeployer(['set', 'image', 'deployment/backend', '-n', ns, 'migrate=medaudit-backend:e2e', 'backend=medaudit-backend:e2e']);
     expect([r.code, r.stderr]).toEqual([0, '']);

@@ -60,7 +60,12 @@ describe(`preview of PR #${PR}`, () => {
       `PATCH /repos/acme/medaudit-backend/issues/comments/${gh.commentsOn(PR)[0].id}`,
     ]);
     const created = gh.requests.find((r) => r.method === 'POST' && r.path.endsWith('/deployments'))!;
-    expect(created.body).toMatchObject({ environment: `pr-${PR}`, transient_environment: true, production_environment: false, ref: 'c0ffee0123456789abcdef0123456789abcdef01' });
+    expect(created.body).toMatchObject({
+      environment: `pr-${PR}`,
+      transient_environment: true,
+      production_environment: false,
+      ref: 'c0ffee0123456789abcdef0123456789abcdef01',
+    });
     expect(deployments[0].statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
     expect(deployments[0].statuses[1].environment_url).toBe(`https://pr-${PR}.${DOMAIN}`);
     const comments = gh.commentsOn(PR);
@@ -69,7 +74,12 @@ describe(`preview of PR #${PR}`, () => {
     expect(comments[0].body).toContain(`https://pr-${PR}.${DOMAIN}`);
     commentId = comments[0].id;
     // The token never shows in the log outside the runner's mask command.
-    expect(run.log.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain('fake-token-for-tests');
+    expect(
+      run.log
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain('fake-token-for-tests');
   });
 
   test('a second push updates the same comment and makes a new deployment', async () => {
@@ -79,7 +89,10 @@ describe(`preview of PR #${PR}`, () => {
     const comments = gh.commentsOn(PR);
     expect(comments).toHaveLength(1);
     expect(comments[0].id).toBe(commentId);
-    const mine = gh.requests.slice(before).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+    const mine = gh.requests
+      .slice(before)
+      .filter((r) => r.method !== 'GET')
+      .map((r) => `${r.method} ${r.path}`);
     expect(mine.filter((w) => w.includes('/comments'))).toEqual([
       `PATCH /repos/acme/medaudit-backend/issues/comments/${commentId}`,
       `PATCH /repos/acme/medaudit-backend/issues/comments/${commentId}`,
@@ -133,7 +146,11 @@ describe('guards and the janitor', () => {
   test('janitor: deletes the closed PR and the expired preview, keeps the open one, says why', async () => {
     const future = Math.floor(Date.now() / 1000) + 3600;
     const past = Math.floor(Date.now() / 1000) - 60;
-    for (const [pr, expires] of [[123, future], [124, future], [125, past]]) {
+    for (const [pr, expires] of [
+      [123, future],
+      [124, future],
+      [125, past],
+    ]) {
       kubectl(['create', 'namespace', `medaudit-pr-${pr}`]);
       kubectl(['label', 'namespace', `medaudit-pr-${pr}`, 'medaudit.io/preview=true', `medaudit.io/pr=${pr}`, `medaudit.io/expires=${expires}`]);
     }
@@ -149,7 +166,11 @@ describe('guards and the janitor', () => {
     expect(run.log).toMatch(/deleted medaudit-pr-125: expired at/);
     expect(run.log).toMatch(/kept medaudit-pr-124: PR #124 is open/);
     const asked = gh.requests.filter((r) => r.method === 'GET' && /\/pulls\/\d+$/.test(r.path)).map((r) => r.path);
-    expect(asked.sort()).toEqual(['/repos/acme/medaudit-backend/pulls/123', '/repos/acme/medaudit-backend/pulls/124', '/repos/acme/medaudit-backend/pulls/125']);
+    expect(asked.sort()).toEqual([
+      '/repos/acme/medaudit-backend/pulls/123',
+      '/repos/acme/medaudit-backend/pulls/124',
+      '/repos/acme/medaudit-backend/pulls/125',
+    ]);
     expect(run.summary).toContain('| `medaudit-pr-124` | #124 | kept |');
   });
 });

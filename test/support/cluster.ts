@@ -53,7 +53,9 @@ export function uniqueNamespace(prefix: string): string {
 /** A secrets manifest for k8s/ made from the committed example, with throwaway values. */
 export function secretsFromExample(namespace = 'medaudit'): string {
   const example = readFileSync(path.join(REPO, 'k8s', 'secrets.yaml.example'), 'utf8');
-  return example.replace(/CHANGE_ME_[A-Z0-9_]*/g, (m) => `test-${m.slice(10).toLowerCase().replace(/_/g, '-')}`).replace(/namespace: medaudit\b/g, `namespace: ${namespace}`);
+  return example
+    .replace(/CHANGE_ME_[A-Z0-9_]*/g, (m) => `test-${m.slice(10).toLowerCase().replace(/_/g, '-')}`)
+    .replace(/namespace: medaudit\b/g, `namespace: ${namespace}`);
 }
 
 /** A namespace ready for a first deploy of k8s/: created, with the app's Secret applied first. */

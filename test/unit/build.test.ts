@@ -16,15 +16,32 @@ function scripted(answers: { code: number; stderr?: string }[]): Docker & { call
 }
 
 describe('build command line', () => {
-  const req = { tagged: 'r/app:v1', dockerfile: '/w/Dockerfile.prod', context: '/w', buildArgs: ['A=1', 'B=two words'], labels: ociLabels('https://github.com/acme/app', 'abc123', new Date('2026-01-02T03:04:05Z')) };
+  const req = {
+    tagged: 'r/app:v1',
+    dockerfile: '/w/Dockerfile.prod',
+    context: '/w',
+    buildArgs: ['A=1', 'B=two words'],
+    labels: ociLabels('https://github.com/acme/app', 'abc123', new Date('2026-01-02T03:04:05Z')),
+  };
 
   test('classic builder: file, tag, OCI labels, build args, context last', () => {
     expect(buildArgs(req, false)).toEqual([
-      'build', '--file', '/w/Dockerfile.prod', '--tag', 'r/app:v1',
-      '--label', 'org.opencontainers.image.source=https://github.com/acme/app',
-      '--label', 'org.opencontainers.image.revision=abc123',
-      '--label', 'org.opencontainers.image.created=2026-01-02T03:04:05.000Z',
-      '--build-arg', 'A=1', '--build-arg', 'B=two words', '/w',
+      'build',
+      '--file',
+      '/w/Dockerfile.prod',
+      '--tag',
+      'r/app:v1',
+      '--label',
+      'org.opencontainers.image.source=https://github.com/acme/app',
+      '--label',
+      'org.opencontainers.image.revision=abc123',
+      '--label',
+      'org.opencontainers.image.created=2026-01-02T03:04:05.000Z',
+      '--build-arg',
+      'A=1',
+      '--build-arg',
+      'B=two words',
+      '/w',
     ]);
   });
 
@@ -47,7 +64,10 @@ describe('push retries', () => {
   });
 
   test('a transient error on the last attempt fails with it', async () => {
-    const d = scripted([{ code: 1, stderr: 'i/o timeout' }, { code: 1, stderr: 'i/o timeout' }]);
+    const d = scripted([
+      { code: 1, stderr: 'i/o timeout' },
+      { code: 1, stderr: 'i/o timeout' },
+    ]);
     await expect(push(d, 'r/app:v1', () => undefined, 2, 1)).rejects.toThrow(/docker push r\/app:v1 failed: i\/o timeout/);
     expect(d.calls).toHaveLength(2);
   });

@@ -5,8 +5,7 @@ import { parseDuration, parseInputs, type Inputs } from '../../src/inputs.js';
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const ctx = { sha: SHA, defaultManifests: 'k8s' };
 const getter = (values: Record<string, string>) => (name: string) => values[name] ?? '';
-const parse = (values: Record<string, string>, context: { sha?: string; defaultManifests: string } = ctx) =>
-  parseInputs(getter(values), context);
+const parse = (values: Record<string, string>, context: { sha?: string; defaultManifests: string } = ctx) => parseInputs(getter(values), context);
 
 function inputErrorOf(call: () => unknown): InputError {
   try {

@@ -6,8 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderKustomize } from '../support/manifests.js';
 import { splitJsonStream } from '../../src/kube/kubectl.js';
-import type { KubeObject } from '../../src/manifests/objects.js';
-import { requiredPermissions, resourceOf } from '../../src/manifests/permissions.js';
+import type { KubeObject } from '../../src/kube/objects.js';
+import { requiredPermissions } from '../../src/manifests/permissions.js';
+import { resourceOf } from '../../src/kube/resources.js';
 
 const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 
@@ -65,7 +66,8 @@ describe('requiredPermissions for the repository manifests (k8s/)', () => {
 
   test('the rendered manifests hold what these tests rely on', () => {
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const kind of ['Namespace', 'Deployment', 'StatefulSet', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'NetworkPolicy']) expect(kinds).toContain(kind);
+    for (const kind of ['Namespace', 'Deployment', 'StatefulSet', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'NetworkPolicy'])
+      expect(kinds).toContain(kind);
     expect(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name)).toEqual(['medaudit']);
   });
 
@@ -123,7 +125,10 @@ describe('requiredPermissions for the repository manifests (k8s/)', () => {
     expect(perms).toContainEqual({ verb: 'delete', resource: 'pods', namespaced: true });
     expect(perms).toContainEqual({ verb: 'list', resource: 'controllerrevisions.apps', namespaced: true });
 
-    const without = requiredPermissions(objects.filter((o) => o.kind !== 'StatefulSet'), true);
+    const without = requiredPermissions(
+      objects.filter((o) => o.kind !== 'StatefulSet'),
+      true,
+    );
     expect(has(without, 'delete', 'pods')).toBe(false);
     expect(has(without, 'list', 'controllerrevisions.apps')).toBe(false);
     expect(has(without, 'list', 'statefulsets.apps')).toBe(false);

@@ -71,8 +71,7 @@ function claimTemplate(statefulSet: Manifest, name: string): Manifest {
 }
 
 function envFromNames(c: Manifest): string[] {
-  return (c.envFrom ?? []).map((e: Manifest) =>
-    e.configMapRef ? `configmap:${e.configMapRef.name}` : `secret:${e.secretRef?.name}`).sort();
+  return (c.envFrom ?? []).map((e: Manifest) => (e.configMapRef ? `configmap:${e.configMapRef.name}` : `secret:${e.secretRef?.name}`)).sort();
 }
 
 function mountPaths(c: Manifest): string[] {
@@ -81,9 +80,18 @@ function mountPaths(c: Manifest): string[] {
 
 // Kinds that have no namespace: only the Namespace itself may appear.
 const CLUSTER_SCOPED = new Set([
-  'Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass', 'Node',
-  'CustomResourceDefinition', 'PriorityClass', 'MutatingWebhookConfiguration',
-  'ValidatingWebhookConfiguration', 'IngressClass', 'ClusterIssuer',
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'PersistentVolume',
+  'StorageClass',
+  'Node',
+  'CustomResourceDefinition',
+  'PriorityClass',
+  'MutatingWebhookConfiguration',
+  'ValidatingWebhookConfiguration',
+  'IngressClass',
+  'ClusterIssuer',
 ]);
 
 const BASE_OBJECTS = [
@@ -141,9 +149,20 @@ const DEPLOYER_OBJECTS = ['Role/medaudit-deployer', 'RoleBinding/medaudit-deploy
 
 // Files named in the structure tree of the original k8s README.
 const SEED_FILES = [
-  'namespace.yaml', 'configmap.yaml', 'secrets.yaml.example', 'secrets.yaml', 'storage-pvc.yaml',
-  'postgres-statefulset.yaml', 'redis-statefulset.yaml', 'backend-deployment.yaml', 'backend-hpa.yaml',
-  'celery-deployment.yaml', 'celery-hpa.yaml', 'ingress.yaml', 'kustomization.yaml', 'README.md',
+  'namespace.yaml',
+  'configmap.yaml',
+  'secrets.yaml.example',
+  'secrets.yaml',
+  'storage-pvc.yaml',
+  'postgres-statefulset.yaml',
+  'redis-statefulset.yaml',
+  'backend-deployment.yaml',
+  'backend-hpa.yaml',
+  'celery-deployment.yaml',
+  'celery-hpa.yaml',
+  'ingress.yaml',
+  'kustomization.yaml',
+  'README.md',
 ];
 
 describe('base (kubectl kustomize k8s)', () => {
@@ -235,14 +254,14 @@ describe('secrets.yaml.example', () => {
   });
 
   test('DATABASE_URL uses asyncpg, the configmap settings and the same password', () => {
-    expect(secret.stringData.DATABASE_URL).toBe(
-      `postgresql+asyncpg://medaudit:${secret.stringData.POSTGRES_PASSWORD}@postgres-service:5432/medaudit_db`,
-    );
+    expect(secret.stringData.DATABASE_URL).toBe(`postgresql+asyncpg://medaudit:${secret.stringData.POSTGRES_PASSWORD}@postgres-service:5432/medaudit_db`);
     expect(secret.stringData.POSTGRES_PASSWORD).toBe('CHANGE_ME_DB_PASSWORD');
   });
 
   test('the real secrets.yaml is ignored by git and not part of the kustomization', () => {
-    const ignored = readFileSync(path.join(ROOT, '.gitignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignored = readFileSync(path.join(ROOT, '.gitignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toContain('k8s/secrets.yaml');
     expect(KUSTOMIZE_RESOURCES).not.toContain('secrets.yaml');
     expect(ofKind(base, 'Secret')).toEqual([]);
@@ -357,7 +376,10 @@ describe('backend and Celery', () => {
   });
 
   test('both mount file-storage-pvc at /app/storage', () => {
-    for (const [workload, name] of [[backend, 'backend'], [celery, 'celery-worker']] as const) {
+    for (const [workload, name] of [
+      [backend, 'backend'],
+      [celery, 'celery-worker'],
+    ] as const) {
       const volume = (podSpec(workload).volumes as Manifest[]).find((v) => v.persistentVolumeClaim);
       expect(volume.persistentVolumeClaim.claimName).toBe('file-storage-pvc');
       expect(container(workload, name).volumeMounts).toContainEqual({ name: volume.name, mountPath: '/app/storage' });
@@ -515,8 +537,8 @@ describe('deployer RBAC (k8s/deployer-rbac.yaml, applied by an admin)', () => {
 
   test('the Role grants exactly what the deploy action needs, in namespace medaudit', () => {
     expect(role.metadata.namespace).toBe('medaudit');
-    const expected = EXPECTED.map(([group, resource, verbs, names]) =>
-      `${group}/${resource}: ${[...verbs].sort().join(',')}${names ? ` names=${names.join(',')}` : ''}`,
+    const expected = EXPECTED.map(
+      ([group, resource, verbs, names]) => `${group}/${resource}: ${[...verbs].sort().join(',')}${names ? ` names=${names.join(',')}` : ''}`,
     ).sort();
     expect(flatten(role.rules)).toEqual(expected);
   });
@@ -575,7 +597,10 @@ describe('deployer RBAC (k8s/deployer-rbac.yaml, applied by an admin)', () => {
   });
 
   test('its header says a cluster admin applies it once with kubectl apply -f, never the action', () => {
-    const header = text.split('\n').filter((line) => line.startsWith('#')).join('\n');
+    const header = text
+      .split('\n')
+      .filter((line) => line.startsWith('#'))
+      .join('\n');
     expect(header).toMatch(/cluster admin/);
     expect(header).toContain('kubectl apply -f k8s/deployer-rbac.yaml');
     expect(header).toMatch(/not part of kustomization\.yaml/);
@@ -586,8 +611,14 @@ describe('deployer RBAC (k8s/deployer-rbac.yaml, applied by an admin)', () => {
 // A small NetworkPolicy evaluator: a flow is allowed when the source's egress
 // and the destination's ingress both allow it (no selecting policy = allowed).
 // ipBlock peers match external addresses only.
-interface PodEnd { namespace: string; labels: Record<string, string>; ip?: undefined }
-interface IpEnd { ip: string }
+interface PodEnd {
+  namespace: string;
+  labels: Record<string, string>;
+  ip?: undefined;
+}
+interface IpEnd {
+  ip: string;
+}
 type End = PodEnd | IpEnd;
 
 function matchesSelector(selector: Manifest, labels: Record<string, string>): boolean {
@@ -599,10 +630,14 @@ function matchesSelector(selector: Manifest, labels: Record<string, string>): bo
     const has = expr.key in labels;
     const value = labels[expr.key];
     const ok =
-      expr.operator === 'In' ? has && expr.values.includes(value)
-        : expr.operator === 'NotIn' ? !has || !expr.values.includes(value)
-          : expr.operator === 'Exists' ? has
-            : expr.operator === 'DoesNotExist' ? !has
+      expr.operator === 'In'
+        ? has && expr.values.includes(value)
+        : expr.operator === 'NotIn'
+          ? !has || !expr.values.includes(value)
+          : expr.operator === 'Exists'
+            ? has
+            : expr.operator === 'DoesNotExist'
+              ? !has
               : false;
     if (!ok) return false;
   }
@@ -650,9 +685,10 @@ function direction(policies: Manifest[], self: End, peer: End, port: number, pro
   const field = kind === 'Ingress' ? 'ingress' : 'egress';
   const peers = kind === 'Ingress' ? 'from' : 'to';
   return selecting.some((p) =>
-    (p.spec[field] ?? []).some((rule: Manifest) =>
-      portMatches(rule.ports, port, protocol) &&
-      (!rule[peers] || rule[peers].length === 0 || rule[peers].some((peerSpec: Manifest) => peerMatches(peerSpec, p.metadata.namespace, peer))),
+    (p.spec[field] ?? []).some(
+      (rule: Manifest) =>
+        portMatches(rule.ports, port, protocol) &&
+        (!rule[peers] || rule[peers].length === 0 || rule[peers].some((peerSpec: Manifest) => peerMatches(peerSpec, p.metadata.namespace, peer))),
     ),
   );
 }
@@ -760,7 +796,14 @@ describe('README', () => {
 
   test('the structure tree keeps every file of the original and lists the new ones', () => {
     const tree = treePaths();
-    for (const file of [...SEED_FILES, 'serviceaccounts.yaml', 'network-policies.yaml', 'pdb.yaml', 'deployer-rbac.yaml', 'overlays/preview/kustomization.yaml']) {
+    for (const file of [
+      ...SEED_FILES,
+      'serviceaccounts.yaml',
+      'network-policies.yaml',
+      'pdb.yaml',
+      'deployer-rbac.yaml',
+      'overlays/preview/kustomization.yaml',
+    ]) {
       expect(tree).toContain(file);
     }
   });
@@ -829,9 +872,17 @@ describe('README', () => {
   test('documents automated deploys through the action and its workflows', () => {
     const auto = section('Автоматический деплой');
     for (const text of [
-      'uses: org/medaudit-deploy@v1', 'image:', 'manifests: k8s', 'kubeconfig:',
-      '.github/workflows/deploy.yml', 'release.yml', 'workflow_dispatch', 'preview.yml',
-      'medaudit-pr-<N>', 'k8s/overlays/preview', '--to-revision',
+      'uses: org/medaudit-deploy@v1',
+      'image:',
+      'manifests: k8s',
+      'kubeconfig:',
+      '.github/workflows/deploy.yml',
+      'release.yml',
+      'workflow_dispatch',
+      'preview.yml',
+      'medaudit-pr-<N>',
+      'k8s/overlays/preview',
+      '--to-revision',
     ]) {
       expect(auto).toContain(text);
     }
@@ -848,11 +899,18 @@ describe('preview overlay (k8s/overlays/preview)', () => {
 
   test('drops HPAs and PDBs, adds the quota, keeps the rest', () => {
     const dropped = [
-      'HorizontalPodAutoscaler/backend-hpa', 'HorizontalPodAutoscaler/celery-worker-hpa',
-      'PodDisruptionBudget/backend-pdb', 'PodDisruptionBudget/celery-worker-pdb',
+      'HorizontalPodAutoscaler/backend-hpa',
+      'HorizontalPodAutoscaler/celery-worker-hpa',
+      'PodDisruptionBudget/backend-pdb',
+      'PodDisruptionBudget/celery-worker-pdb',
       'Namespace/medaudit',
     ];
-    const expected = [...BASE_OBJECTS.filter((id) => !dropped.includes(id)), 'Namespace/medaudit-preview', 'ResourceQuota/preview-quota', 'Secret/medaudit-secrets'].sort();
+    const expected = [
+      ...BASE_OBJECTS.filter((id) => !dropped.includes(id)),
+      'Namespace/medaudit-preview',
+      'ResourceQuota/preview-quota',
+      'Secret/medaudit-secrets',
+    ].sort();
     expect(ids(preview)).toEqual(expected);
   });
 
@@ -960,8 +1018,7 @@ describe('preview overlay (k8s/overlays/preview)', () => {
 function namespaceFields(node: Manifest): string[] {
   if (Array.isArray(node)) return node.flatMap(namespaceFields);
   if (node === null || typeof node !== 'object') return [];
-  return Object.entries(node).flatMap(([key, value]) =>
-    key === 'namespace' && typeof value === 'string' ? [value] : namespaceFields(value));
+  return Object.entries(node).flatMap(([key, value]) => (key === 'namespace' && typeof value === 'string' ? [value] : namespaceFields(value)));
 }
 
 // Kubernetes quantities as plain numbers (cores, bytes, counts).

@@ -1,8 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { renderKustomize } from '../support/manifests.js';
-import { objectId, type KubeObject } from '../../src/manifests/objects.js';
+import { objectId, type KubeObject } from '../../src/kube/objects.js';
 import { planPhases, workloadsOf, type Phase } from '../../src/manifests/plan.js';
-
 
 const render = (dir: string): KubeObject[] => renderKustomize(dir);
 

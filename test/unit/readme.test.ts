@@ -21,7 +21,12 @@ function table(heading: string): string[][] {
       l
         .slice(1, -1)
         .split(/(?<!\\)\|/)
-        .map((c) => c.trim().replace(/^`(.*)`$/, '$1').replace(/\\\|/g, '|')),
+        .map((c) =>
+          c
+            .trim()
+            .replace(/^`(.*)`$/, '$1')
+            .replace(/\\\|/g, '|'),
+        ),
     );
 }
 

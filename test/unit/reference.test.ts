@@ -1,13 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { UserError } from '../../src/errors.js';
-import {
-  bareName,
-  formatImageReference,
-  namesRepository,
-  normalizedRepository,
-  parseImageReference,
-  pinImage,
-} from '../../src/image/reference.js';
+import { bareName, formatImageReference, namesRepository, normalizedRepository, parseImageReference, pinImage } from '../../src/image/reference.js';
 
 const HEX = 'a'.repeat(32) + '0123456789abcdef'.repeat(2);
 const DIGEST = `sha256:${HEX}`;
@@ -140,9 +133,7 @@ describe('namesRepository', () => {
 
 describe('pinImage', () => {
   test('drops the tag and keeps the registry', () => {
-    expect(pinImage(parseImageReference('ghcr.io/acme/medaudit-backend:v1'), DIGEST)).toBe(
-      `ghcr.io/acme/medaudit-backend@${DIGEST}`,
-    );
+    expect(pinImage(parseImageReference('ghcr.io/acme/medaudit-backend:v1'), DIGEST)).toBe(`ghcr.io/acme/medaudit-backend@${DIGEST}`);
     expect(pinImage(parseImageReference('localhost:5000/app'), DIGEST)).toBe(`localhost:5000/app@${DIGEST}`);
     expect(pinImage(parseImageReference('app'), DIGEST)).toBe(`app@${DIGEST}`);
   });

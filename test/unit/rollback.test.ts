@@ -4,29 +4,36 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KubeObject } from '../../src/manifests/objects.js';
-import { describeStep, explain, summaryMarkdown, type RunResult } from '../../src/report/summary.js';
+import type { ControllerRevision, KubeObject } from '../../src/kube/objects.js';
+import { describeStep, explain, summaryMarkdown } from '../../src/report/summary.js';
+import type { ReleaseResult } from '../../src/result.js';
 import type { Diagnosis } from '../../src/rollout/diagnose.js';
 import { planRollback, type RollbackStep } from '../../src/rollout/rollback.js';
-import { imagesOf, liveRevision, type Snapshot } from '../../src/rollout/snapshot.js';
+import { imagesOf, type Snapshot } from '../../src/rollout/snapshot.js';
+import { liveRevision } from '../../src/rollout/workloads.js';
 import { deploymentVerdict } from '../../src/rollout/verdict.js';
 
 const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 const fixtureDir = path.join(repoRoot, 'test', 'fixtures', 'status');
 
 type DeploymentFixture = { deployment: KubeObject; replicaSets: KubeObject[]; pods: KubeObject[]; capturedAt: string };
-type StatefulSetFixture = { statefulSet: KubeObject; pods: KubeObject[]; controllerRevisions: KubeObject[]; capturedAt: string };
+type StatefulSetFixture = { statefulSet: KubeObject; pods: KubeObject[]; controllerRevisions: ControllerRevision[]; capturedAt: string };
 const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(fixtureDir, `${name}.json`), 'utf8')) as T;
 
 const REVISION = 'deployment.kubernetes.io/revision';
 const annotatedRevision = (d: KubeObject) => Number(d.metadata.annotations![REVISION]);
 
-const snapshotOf = (live: KubeObject | undefined, history: KubeObject[] = [], kind = live?.kind ?? 'Deployment', name = live?.metadata.name ?? 'backend'): Snapshot => ({
+const snapshotOf = (
+  live: KubeObject | undefined,
+  history: ControllerRevision[] = [],
+  kind = live?.kind ?? 'Deployment',
+  name = live?.metadata.name ?? 'backend',
+): Snapshot => ({
   kind,
   name,
   existed: !!live,
   revision: live ? liveRevision(live, history) : undefined,
-  generation: live?.metadata.generation as number | undefined,
+  generation: live?.metadata.generation,
 });
 
 describe('liveRevision and imagesOf on captured objects', () => {
@@ -95,7 +102,13 @@ describe('planRollback', () => {
   test('undoes each workload whose revision moved, to exactly the recorded revision', () => {
     const after = [snapshotOf(crash.deployment), snapshotOf(stsAfter.statefulSet, stsAfter.controllerRevisions)];
     expect(planRollback(before, after)).toEqual([
-      { action: 'undo', kind: 'Deployment', name: 'backend', toRevision: annotatedRevision(healthy.deployment), fromRevision: annotatedRevision(crash.deployment) },
+      {
+        action: 'undo',
+        kind: 'Deployment',
+        name: 'backend',
+        toRevision: annotatedRevision(healthy.deployment),
+        fromRevision: annotatedRevision(crash.deployment),
+      },
       { action: 'undo', kind: 'StatefulSet', name: 'db', toRevision: 1, fromRevision: 2 },
     ]);
   });
@@ -112,7 +125,15 @@ describe('planRollback', () => {
     const applied = structuredClone(healthy.deployment);
     applied.metadata.generation = (applied.metadata.generation as number) + 1;
     const plan = planRollback([before[0]], [snapshotOf(applied)]);
-    expect(plan).toEqual([{ action: 'undo', kind: 'Deployment', name: 'backend', toRevision: annotatedRevision(healthy.deployment), fromRevision: annotatedRevision(healthy.deployment) }]);
+    expect(plan).toEqual([
+      {
+        action: 'undo',
+        kind: 'Deployment',
+        name: 'backend',
+        toRevision: annotatedRevision(healthy.deployment),
+        fromRevision: annotatedRevision(healthy.deployment),
+      },
+    ]);
   });
 
   test('leaves what did not exist before: a first install has nothing to return to', () => {
@@ -144,14 +165,20 @@ describe('describeStep', () => {
   });
 
   test('keep and leave give their reasons', () => {
-    expect(describeStep({ action: 'keep', kind: 'Deployment', name: 'backend', reason: 'still on revision 2' })).toBe('Deployment/backend: unchanged (still on revision 2)');
+    expect(describeStep({ action: 'keep', kind: 'Deployment', name: 'backend', reason: 'still on revision 2' })).toBe(
+      'Deployment/backend: unchanged (still on revision 2)',
+    );
     expect(describeStep({ action: 'leave', kind: 'StatefulSet', name: 'db', reason: 'first install' })).toBe('StatefulSet/db: left in place (first install)');
   });
 });
 
 describe('explain and summaryMarkdown', () => {
   const crash = load<DeploymentFixture>('crashloop');
-  const verdict = deploymentVerdict(crash.deployment, crash.replicaSets, crash.pods, { now: Date.parse(crash.capturedAt), unschedulableGraceSeconds: 30, pullGraceSeconds: 60 });
+  const verdict = deploymentVerdict(crash.deployment, crash.replicaSets, crash.pods, {
+    now: Date.parse(crash.capturedAt),
+    unschedulableGraceSeconds: 30,
+    pullGraceSeconds: 60,
+  });
   const failure = verdict.failures[0];
   const diagnosis: Diagnosis = {
     ...failure,
@@ -174,24 +201,43 @@ describe('explain and summaryMarkdown', () => {
   });
 
   test('explain: an init container, with no logs or events', () => {
-    const lines = explain({ pod: 'backend-abc', container: 'migrate', init: true, reason: 'InitContainerFailed', message: 'init container exited with exit code 1 (Error)', hint: 'read the log', previousLogs: false, workload: 'Deployment/backend', logs: [], events: [] });
-    expect(lines).toEqual(['Deployment/backend pod backend-abc init container migrate: InitContainerFailed: init container exited with exit code 1 (Error)', '  hint: read the log']);
+    const lines = explain({
+      pod: 'backend-abc',
+      container: 'migrate',
+      init: true,
+      reason: 'InitContainerFailed',
+      message: 'init container exited with exit code 1 (Error)',
+      hint: 'read the log',
+      previousLogs: false,
+      workload: 'Deployment/backend',
+      logs: [],
+      events: [],
+    });
+    expect(lines).toEqual([
+      'Deployment/backend pod backend-abc init container migrate: InitContainerFailed: init container exited with exit code 1 (Error)',
+      '  hint: read the log',
+    ]);
   });
 
   test('explain: a pod-level failure names no container', () => {
-    expect(explain({ pod: 'backend-abc', reason: 'Unschedulable', message: '0/3 nodes are available', hint: 'h', workload: 'Deployment/backend', logs: ['x'], events: [] })).toEqual([
-      'Deployment/backend pod backend-abc: Unschedulable: 0/3 nodes are available',
-      '  hint: h',
-      '  last log lines:',
-      '    x',
-    ]);
+    expect(
+      explain({
+        pod: 'backend-abc',
+        reason: 'Unschedulable',
+        message: '0/3 nodes are available',
+        hint: 'h',
+        workload: 'Deployment/backend',
+        logs: ['x'],
+        events: [],
+      }),
+    ).toEqual(['Deployment/backend pod backend-abc: Unschedulable: 0/3 nodes are available', '  hint: h', '  last log lines:', '    x']);
   });
 
   const rollback: RollbackStep[] = [
     { action: 'undo', kind: 'Deployment', name: 'backend', toRevision: 2, fromRevision: 3 },
     { action: 'keep', kind: 'StatefulSet', name: 'postgres', reason: 'still on revision 1' },
   ];
-  const rolledBack: RunResult = {
+  const rolledBack: ReleaseResult = {
     status: 'rolled-back',
     rolledBack: true,
     failureReason: `Deployment/backend: CrashLoopBackOff: ${failure.message}`,
@@ -248,7 +294,13 @@ describe('explain and summaryMarkdown', () => {
   });
 
   test('missing revisions and times show as a dash', () => {
-    const md = summaryMarkdown({ status: 'failed', rolledBack: false, rows: [{ workload: 'Deployment/backend', image: 'backend', verdict: 'not reached' }], diagnoses: [], rollback: [] });
+    const md = summaryMarkdown({
+      status: 'failed',
+      rolledBack: false,
+      rows: [{ workload: 'Deployment/backend', image: 'backend', verdict: 'not reached' }],
+      diagnoses: [],
+      rollback: [],
+    });
     expect(md).toContain('| Deployment/backend | backend | — | — | — | not reached |');
     expect(md.split('\n')[0]).toBe('## ❌ Failed');
   });

@@ -2,16 +2,9 @@ import { describe, expect, test } from '@jest/globals';
 import { readManifests, renderKustomize } from '../support/manifests.js';
 import { UserError } from '../../src/errors.js';
 import { parseImageReference, pinImage } from '../../src/image/reference.js';
-import { objectId, type KubeObject } from '../../src/manifests/objects.js';
-import {
-  annotateWorkloads,
-  CLUSTER_SCOPED_KINDS,
-  omitHpaScaledReplicas,
-  podSpecPaths,
-  setNamespace,
-  substituteImage,
-} from '../../src/manifests/substitute.js';
-
+import { objectId, type KubeObject } from '../../src/kube/objects.js';
+import { CLUSTER_SCOPED_KINDS } from '../../src/kube/resources.js';
+import { annotateWorkloads, omitHpaScaledReplicas, podSpecPaths, setNamespace, substituteImage } from '../../src/manifests/substitute.js';
 
 const render = (dir: string): KubeObject[] => renderKustomize(dir);
 
@@ -46,9 +39,7 @@ describe('podSpecPaths', () => {
   test('finds the pod spec of each workload kind', () => {
     expect(podSpecPaths(pod)).toEqual([{ path: 'spec', spec: pod.spec }]);
     expect(podSpecPaths(job)).toEqual([{ path: 'spec.template.spec', spec: job.spec.template.spec }]);
-    expect(podSpecPaths(cronJob)).toEqual([
-      { path: 'spec.jobTemplate.spec.template.spec', spec: cronJob.spec.jobTemplate.spec.template.spec },
-    ]);
+    expect(podSpecPaths(cronJob)).toEqual([{ path: 'spec.jobTemplate.spec.template.spec', spec: cronJob.spec.jobTemplate.spec.template.spec }]);
     for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet']) {
       const o = { apiVersion: 'apps/v1', kind, metadata: { name: 'x' }, spec: { template: { spec: podSpec('a') } } };
       expect(podSpecPaths(o)).toEqual([{ path: 'spec.template.spec', spec: o.spec.template.spec }]);
@@ -288,7 +279,16 @@ describe('setNamespace', () => {
   });
 
   test('knows the cluster-scoped kinds', () => {
-    for (const kind of ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass', 'CustomResourceDefinition', 'PriorityClass', 'IngressClass']) {
+    for (const kind of [
+      'Namespace',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'PersistentVolume',
+      'StorageClass',
+      'CustomResourceDefinition',
+      'PriorityClass',
+      'IngressClass',
+    ]) {
       expect(CLUSTER_SCOPED_KINDS).toContain(kind);
     }
     expect(CLUSTER_SCOPED_KINDS).not.toContain('PersistentVolumeClaim');

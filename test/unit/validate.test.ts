@@ -1,9 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { readManifests, renderKustomize } from '../support/manifests.js';
 import { ManifestError } from '../../src/errors.js';
-import type { KubeObject, SourcedObject } from '../../src/manifests/objects.js';
+import type { KubeObject } from '../../src/kube/objects.js';
+import type { SourcedObject } from '../../src/manifests/objects.js';
 import { findPlaceholders, isDns1123Label, manifestNamespace, validateObjects } from '../../src/manifests/validate.js';
-
 
 const sourced = (objects: KubeObject[], source: string): SourcedObject[] => objects.map((o) => ({ ...o, __source: source }));
 
@@ -59,7 +59,21 @@ describe('findPlaceholders', () => {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'd', annotations: { 'example.com/owner': 'CHANGE_ME' } },
-      spec: { template: { spec: { containers: [{ name: 'c', env: [{ name: 'A', value: 'ok' }, { name: 'B', value: 'CHANGE_ME' }] }] } } },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              {
+                name: 'c',
+                env: [
+                  { name: 'A', value: 'ok' },
+                  { name: 'B', value: 'CHANGE_ME' },
+                ],
+              },
+            ],
+          },
+        },
+      },
     };
     expect(findPlaceholders([secret, deployment])).toEqual([
       { where: 'Secret/medaudit/s', path: 'data.TOKEN' },
@@ -97,9 +111,7 @@ describe('validateObjects', () => {
   });
 
   test('lists placeholders of several objects together', () => {
-    const error = errorOf(() =>
-      validateObjects([configMap('a', { data: { X: 'CHANGE_ME' } }), configMap('b', { data: { Y: 'CHANGE_ME', Z: 'CHANGE_ME' } })]),
-    );
+    const error = errorOf(() => validateObjects([configMap('a', { data: { X: 'CHANGE_ME' } }), configMap('b', { data: { Y: 'CHANGE_ME', Z: 'CHANGE_ME' } })]));
     expect(error.message).toBe(
       "k8s/configmap.yaml: ConfigMap/medaudit/a: placeholder 'CHANGE_ME' must be replaced before deploying: data.X; " +
         'k8s/configmap.yaml: ConfigMap/medaudit/b: data.Y, data.Z',

@@ -5,7 +5,7 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KubeObject } from '../../src/manifests/objects.js';
+import type { KubeObject } from '../../src/kube/objects.js';
 import {
   DEFAULT_VERDICT_OPTIONS,
   deploymentVerdict,
@@ -78,7 +78,11 @@ describe('a Deployment captured from the cluster', () => {
     expect(f.replicaSets.length).toBeGreaterThanOrEqual(2); // the first release is still in the history
     expect(verdictOf(f)).toEqual({ state: 'ready', message: '2 of 2 replicas available', failures: [] });
     expect(newReplicaSet(f.deployment, f.replicaSets)?.metadata.name).toBe(currentRs(f).metadata.name);
-    expect(newDeploymentPods(f.deployment, f.replicaSets, f.pods).map((p) => p.metadata.name).sort()).toEqual(f.pods.map((p) => p.metadata.name).sort());
+    expect(
+      newDeploymentPods(f.deployment, f.replicaSets, f.pods)
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(f.pods.map((p) => p.metadata.name).sort());
     expect(f.pods.every(isPodReady)).toBe(true);
     expect(unreadyAtDeadline(f.pods, Date.parse(f.capturedAt))).toEqual([]);
   });
@@ -115,7 +119,9 @@ describe('a Deployment captured from the cluster', () => {
     Object.assign(progressing, { status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "backend-x" has timed out progressing.' });
     const v = verdictOf(f);
     expect(v.state).toBe('failed');
-    expect(v.failures).toEqual([expect.objectContaining({ pod: 'backend', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "backend-x" has timed out progressing.' })]);
+    expect(v.failures).toEqual([
+      expect.objectContaining({ pod: 'backend', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "backend-x" has timed out progressing.' }),
+    ]);
     expect(v.message).toBe('backend: ProgressDeadlineExceeded');
   });
 
@@ -129,7 +135,12 @@ describe('a Deployment captured from the cluster', () => {
 
   test('a ReplicaFailure condition fails the rollout', () => {
     const f = deploymentFixture('rolling-in-progress');
-    f.deployment.status.conditions.push({ type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: 'pods "backend-x" is forbidden: exceeded quota' });
+    f.deployment.status.conditions.push({
+      type: 'ReplicaFailure',
+      status: 'True',
+      reason: 'FailedCreate',
+      message: 'pods "backend-x" is forbidden: exceeded quota',
+    });
     expect(verdictOf(f)).toMatchObject({ state: 'failed', failures: [{ reason: 'FailedCreate', message: expect.stringContaining('exceeded quota') }] });
   });
 });
@@ -172,7 +183,7 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     const f = deploymentFixture('crashloop');
     const pod = waitingPod(f, 'CrashLoopBackOff');
     const old = previousRs(f);
-    pod.metadata.ownerReferences = owners(pod).map((r) => ({ ...r, name: old.metadata.name, uid: old.metadata.uid }));
+    pod.metadata.ownerReferences = owners(pod).map((r) => ({ ...r, name: old.metadata.name, uid: old.metadata.uid! }));
     expect(newDeploymentPods(f.deployment, f.replicaSets, f.pods).map((p) => p.metadata.name)).not.toContain(pod.metadata.name);
     const v = verdictOf(f);
     expect(v.failures).toEqual([]);
@@ -196,7 +207,14 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     const v = verdictOf(f);
     expect(v.state).toBe('failed');
     expect(v.failures).toEqual([
-      expect.objectContaining({ pod: pod.metadata.name, container: 'backend', init: false, reason: 'OOMKilled', message: expect.stringContaining('exit code 137 (OOMKilled)'), previousLogs: true }),
+      expect.objectContaining({
+        pod: pod.metadata.name,
+        container: 'backend',
+        init: false,
+        reason: 'OOMKilled',
+        message: expect.stringContaining('exit code 137 (OOMKilled)'),
+        previousLogs: true,
+      }),
     ]);
   });
 
@@ -217,7 +235,14 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     const v = verdictOf(f);
     expect(v.state).toBe('failed');
     expect(v.failures).toEqual([
-      expect.objectContaining({ pod: pod.metadata.name, container: 'migrate', init: true, reason: 'ImagePullBackOff', message: expect.stringContaining('not found'), hint: expect.stringContaining(image) }),
+      expect.objectContaining({
+        pod: pod.metadata.name,
+        container: 'migrate',
+        init: true,
+        reason: 'ImagePullBackOff',
+        message: expect.stringContaining('not found'),
+        hint: expect.stringContaining(image),
+      }),
     ]);
   });
 
@@ -234,7 +259,8 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     const f = deploymentFixture('image-not-found');
     const pod = waitingPod(f, 'ImagePullBackOff', true);
     const image = statuses(pod, true)[0].image;
-    statuses(pod, true)[0].state.waiting.message = `Back-off pulling image "${image}": ErrImagePull: failed to authorize: failed to fetch anonymous token: unexpected status from GET request: 401 Unauthorized`;
+    statuses(pod, true)[0].state.waiting.message =
+      `Back-off pulling image "${image}": ErrImagePull: failed to authorize: failed to fetch anonymous token: unexpected status from GET request: 401 Unauthorized`;
     const started = pod.status.startTime as string;
     expect(Date.parse(f.capturedAt) - Date.parse(started)).toBeLessThan(60_000);
 
@@ -245,7 +271,9 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
 
     const later = verdictOf(f, at(started, 61));
     expect(later.state).toBe('failed');
-    expect(later.failures).toEqual([expect.objectContaining({ pod: pod.metadata.name, reason: 'ImagePullBackOff', message: expect.stringContaining('401 Unauthorized') })]);
+    expect(later.failures).toEqual([
+      expect.objectContaining({ pod: pod.metadata.name, reason: 'ImagePullBackOff', message: expect.stringContaining('401 Unauthorized') }),
+    ]);
   });
 
   test('migration-failed: InitContainerFailed on the migrate init container, previous logs', () => {
@@ -274,7 +302,9 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     const cs = statuses(pod, true)[0];
     cs.state = { terminated: cs.lastState.terminated };
     cs.lastState = {};
-    expect(podFailures(pod, optionsOf(f))).toEqual([expect.objectContaining({ reason: 'InitContainerFailed', message: 'init container exited with exit code 1 (Error)', previousLogs: false })]);
+    expect(podFailures(pod, optionsOf(f))).toEqual([
+      expect.objectContaining({ reason: 'InitContainerFailed', message: 'init container exited with exit code 1 (Error)', previousLogs: false }),
+    ]);
   });
 
   test('config-error: CreateContainerConfigError names the missing key', () => {
@@ -283,11 +313,19 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     const pod = waitingPod(f, 'CreateContainerConfigError');
     expect(verdictOf(f)).toMatchObject({
       state: 'failed',
-      failures: [{ pod: pod.metadata.name, container: 'backend', init: false, reason: 'CreateContainerConfigError', message: expect.stringContaining("couldn't find key FEATURE_FLAGS") }],
+      failures: [
+        {
+          pod: pod.metadata.name,
+          container: 'backend',
+          init: false,
+          reason: 'CreateContainerConfigError',
+          message: expect.stringContaining("couldn't find key FEATURE_FLAGS"),
+        },
+      ],
     });
   });
 
-  test('config-error: the kubelet\'s transient cache message is not a failure', () => {
+  test("config-error: the kubelet's transient cache message is not a failure", () => {
     const f = deploymentFixture('config-error');
     const pod = waitingPod(f, 'CreateContainerConfigError');
     statuses(pod).find((s) => s.name === 'backend').state.waiting.message = 'failed to sync configmap cache: timed out waiting for the condition';
@@ -307,7 +345,9 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
 
     const late = verdictOf(f, at(since, 31));
     expect(late.state).toBe('failed');
-    expect(late.failures).toEqual([{ pod: pending[0].metadata.name, reason: 'Unschedulable', message: expect.stringContaining('Insufficient cpu'), hint: expect.any(String) }]);
+    expect(late.failures).toEqual([
+      { pod: pending[0].metadata.name, reason: 'Unschedulable', message: expect.stringContaining('Insufficient cpu'), hint: expect.any(String) },
+    ]);
     // A longer grace (an autoscaler adding nodes) keeps waiting.
     expect(verdictOf(f, { ...at(since, 31), unschedulableGraceSeconds: 120 }).failures).toEqual([]);
   });
@@ -328,7 +368,12 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
 
     const newPods = newDeploymentPods(f.deployment, f.replicaSets, f.pods);
     expect(unreadyAtDeadline(newPods, Date.parse(f.capturedAt))).toEqual([
-      { pod: fresh[0].metadata.name, reason: 'NotReady', message: 'containers with unready status: [backend]', hint: expect.stringContaining('readiness probe') },
+      {
+        pod: fresh[0].metadata.name,
+        reason: 'NotReady',
+        message: 'containers with unready status: [backend]',
+        hint: expect.stringContaining('readiness probe'),
+      },
     ]);
     expect(unreadyAtDeadline(f.pods, Date.parse(f.capturedAt)).map((x) => x.pod)).toEqual([fresh[0].metadata.name]);
   });
@@ -342,7 +387,11 @@ describe('a StatefulSet captured from the cluster', () => {
   test('statefulset-ready: ready, every pod on the update revision', () => {
     const f = statefulSetFixture('statefulset-ready');
     expect(statefulSetVerdict(f.statefulSet, f.pods, optionsOf(f))).toEqual({ state: 'ready', message: '2 of 2 pods ready', failures: [] });
-    expect(newStatefulSetPods(f.statefulSet, f.pods).map((p) => p.metadata.name).sort()).toEqual(['db-0', 'db-1']);
+    expect(
+      newStatefulSetPods(f.statefulSet, f.pods)
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(['db-0', 'db-1']);
   });
 
   test('statefulset-crashloop: CrashLoopBackOff on db-1 of the update revision only', () => {
@@ -370,7 +419,11 @@ describe('a StatefulSet captured from the cluster', () => {
   test('a spec the controller has not seen yet is progressing', () => {
     const f = statefulSetFixture('statefulset-crashloop');
     f.statefulSet.metadata.generation = (f.statefulSet.metadata.generation as number) + 1;
-    expect(statefulSetVerdict(f.statefulSet, f.pods, optionsOf(f))).toEqual({ state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] });
+    expect(statefulSetVerdict(f.statefulSet, f.pods, optionsOf(f))).toEqual({
+      state: 'progressing',
+      message: 'waiting for the controller to see the new spec',
+      failures: [],
+    });
   });
 });
 

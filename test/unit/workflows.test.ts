@@ -46,9 +46,7 @@ function steps(job: Doc): Step[] {
 }
 
 function allSteps(): { file: string; job: string; step: Step }[] {
-  return Object.entries(workflows).flatMap(([file, wf]) =>
-    jobs(wf).flatMap(([job, j]) => steps(j).map((step) => ({ file, job, step }))),
-  );
+  return Object.entries(workflows).flatMap(([file, wf]) => jobs(wf).flatMap(([job, j]) => steps(j).map((step) => ({ file, job, step }))));
 }
 
 /** A step that runs this action: the local checkout (`./`) or the repository at some ref. */
@@ -265,7 +263,9 @@ describe('release.yml: the manual release', () => {
     const resolve = release.jobs.resolve;
     const checkout = steps(resolve).find(isCheckout);
     expect(checkout?.with?.ref).toBe('${{ inputs.ref }}');
-    const script = steps(resolve).map((s) => s.run ?? '').join('\n');
+    const script = steps(resolve)
+      .map((s) => s.run ?? '')
+      .join('\n');
     expect(script).toMatch(/git rev-parse/);
     expect(script).toMatch(/sha-\$\{sha:0:12\}/);
     expect(script).toContain('ghcr.io/');
@@ -430,7 +430,11 @@ describe('preview.yml', () => {
     expect(JSON.stringify(job)).not.toMatch(/secrets\./);
     expect(steps(job).every((s) => s.uses === undefined)).toBe(true);
     expect(job.permissions).toEqual({});
-    expect(steps(job).map((s) => s.run ?? '').join('\n')).toMatch(/::notice( [^:]*)?::.*fork/i);
+    expect(
+      steps(job)
+        .map((s) => s.run ?? '')
+        .join('\n'),
+    ).toMatch(/::notice( [^:]*)?::.*fork/i);
   });
 
   test('destroy-preview and janitor run a release tag, check out nothing and never touch the PR head', () => {
@@ -465,12 +469,19 @@ describe('preview.yml', () => {
     expect(job.if).toContain("github.event_name == 'workflow_dispatch'");
     expect(job.permissions).toEqual({ deployments: 'write', 'pull-requests': 'read' });
     expect(job.concurrency).toEqual({ group: 'preview-janitor', 'cancel-in-progress': false });
-    expect(selfStep(job).with).toMatchObject({ command: 'janitor', kubeconfig: '${{ secrets.PREVIEW_KUBECONFIG }}', 'github-token': '${{ secrets.GITHUB_TOKEN }}' });
+    expect(selfStep(job).with).toMatchObject({
+      command: 'janitor',
+      kubeconfig: '${{ secrets.PREVIEW_KUBECONFIG }}',
+      'github-token': '${{ secrets.GITHUB_TOKEN }}',
+    });
   });
 });
 
 describe('ci.yml', () => {
-  const runs = (job: string) => steps(ci.jobs[job]).map((s) => s.run ?? '').join('\n');
+  const runs = (job: string) =>
+    steps(ci.jobs[job])
+      .map((s) => s.run ?? '')
+      .join('\n');
 
   test('lint: Node 24, type-check and actionlint', () => {
     const node = steps(ci.jobs.lint).find((s) => s.uses?.startsWith('actions/setup-node@'));

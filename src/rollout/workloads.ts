@@ -1,0 +1,98 @@
+// The kinds whose rollouts the action watches and rolls back, in one table: what their verdict
+// reads, which pods are the new revision's, where their history lives and what a rollback needs.
+import type { ControllerRevision, DaemonSet, Deployment, KubeObject, Pod, ReplicaSet, StatefulSet } from '../kube/objects.js';
+import { ownedBy } from '../kube/objects.js';
+import {
+  daemonSetVerdict,
+  deploymentVerdict,
+  newDaemonSetPods,
+  newDeploymentPods,
+  newStatefulSetPods,
+  statefulSetVerdict,
+  type Verdict,
+  type VerdictOptions,
+} from './verdict.js';
+
+/** A workload of the release, by kind and name. */
+export type WorkloadRef = { kind: string; name: string };
+
+export const workloadId = (w: WorkloadRef) => `${w.kind}/${w.name}`;
+
+/** The live objects of the kinds a verdict reads, by kind. */
+export type Related = { pods: Pod[]; replicaSets: ReplicaSet[] };
+
+type WorkloadKind = {
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  /** Kinds listed and watched besides the workload itself, to judge it. */
+  reads: readonly ('Pod' | 'ReplicaSet')[];
+  newPods(workload: KubeObject, related: Related): Pod[];
+  verdict(workload: KubeObject, related: Related, opts: VerdictOptions): Verdict;
+  /** The revision `rollout undo --to-revision` takes, read from the live object and its history. */
+  revision(workload: KubeObject, history: ControllerRevision[]): number | undefined;
+  /** Its history is in ControllerRevisions (not on ReplicaSets). */
+  controllerRevisions: boolean;
+  /** With OrderedReady, pods stuck on the bad revision stay stuck after an undo: delete them. */
+  unstickAfterUndo: boolean;
+};
+
+const REVISION = 'deployment.kubernetes.io/revision';
+
+/** The revision a ControllerRevision-backed workload runs: its updateRevision's, else the newest. */
+function controllerRevision(workload: KubeObject, history: ControllerRevision[]): number | undefined {
+  const owned = history.filter((cr) => ownedBy(cr, workload.metadata.uid));
+  const current = (workload as StatefulSet).status?.updateRevision;
+  if (current) return owned.find((cr) => cr.metadata.name === current)?.revision;
+  return owned.reduce<number | undefined>((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
+}
+
+const DEPLOYMENT: WorkloadKind = {
+  kind: 'Deployment',
+  reads: ['ReplicaSet', 'Pod'],
+  newPods: (d, r) => newDeploymentPods(d as Deployment, r.replicaSets, r.pods),
+  verdict: (d, r, opts) => deploymentVerdict(d as Deployment, r.replicaSets, r.pods, opts),
+  revision(d) {
+    const n = Number(d.metadata.annotations?.[REVISION]);
+    return Number.isFinite(n) && n > 0 ? n : undefined;
+  },
+  controllerRevisions: false,
+  unstickAfterUndo: false,
+};
+
+const STATEFUL_SET: WorkloadKind = {
+  kind: 'StatefulSet',
+  reads: ['Pod'],
+  newPods: (s, r) => newStatefulSetPods(s as StatefulSet, r.pods),
+  verdict: (s, r, opts) => statefulSetVerdict(s as StatefulSet, r.pods, opts),
+  revision: controllerRevision,
+  controllerRevisions: true,
+  unstickAfterUndo: true,
+};
+
+const DAEMON_SET: WorkloadKind = {
+  kind: 'DaemonSet',
+  reads: ['Pod'],
+  newPods: (ds, r) => newDaemonSetPods(ds as DaemonSet, r.pods),
+  verdict: (ds, r, opts) => daemonSetVerdict(ds as DaemonSet, r.pods, opts),
+  revision: controllerRevision,
+  controllerRevisions: true,
+  unstickAfterUndo: false,
+};
+
+export const WORKLOADS: Record<string, WorkloadKind> = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET };
+
+export const isWorkload = (kind: string) => kind in WORKLOADS;
+
+export function workloadKind(kind: string): WorkloadKind {
+  const k = WORKLOADS[kind];
+  if (!k) throw new Error(`${kind} is not a workload kind with rollouts`);
+  return k;
+}
+
+/**
+ * The revision number of a live workload, read the way `kubectl rollout history` does; undefined
+ * when there is no history to return to (revisionHistoryLimit 0 keeps none).
+ */
+export function liveRevision(workload: KubeObject, history: ControllerRevision[]): number | undefined {
+  if (workload.spec?.revisionHistoryLimit === 0) return undefined;
+  return workloadKind(workload.kind).revision(workload, history);
+}

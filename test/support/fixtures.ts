@@ -1,0 +1,56 @@
+// Statuses captured from the local cluster (test/fixtures/status, made by capture.sh there), loaded
+// as fresh copies, and served by a ScriptedKube as the cluster's state at that moment.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ControllerRevision, KubeObject } from '../../src/kube/objects.js';
+import { REPO } from './cluster.js';
+import type { ScriptedKube } from './scripted-kube.js';
+
+export type DeploymentFixture = { deployment: KubeObject; replicaSets: KubeObject[]; pods: KubeObject[]; capturedAt: string };
+export type StatefulSetFixture = { statefulSet: KubeObject; pods: KubeObject[]; controllerRevisions: ControllerRevision[]; capturedAt: string };
+
+/** The namespace every fixture was captured in. */
+export const FIXTURE_NAMESPACE = 'capture-562e486e';
+
+const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(REPO, 'test', 'fixtures', 'status', `${name}.json`), 'utf8')) as T;
+export const deploymentFixture = (name: string) => load<DeploymentFixture>(name);
+export const statefulSetFixture = (name: string) => load<StatefulSetFixture>(name);
+
+const ownedBy = (o: KubeObject, owner: KubeObject) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === owner.metadata.uid);
+
+/** The cluster as the fixture shows it: the Deployment, its ReplicaSets and their pods (others' pods kept). */
+export function serveDeployment(kube: ScriptedKube, f: DeploymentFixture): void {
+  kube.replace('ReplicaSet', f.replicaSets);
+  const others = kube.podsNotOwnedBy('ReplicaSet');
+  kube.replace('Pod', [...others, ...f.pods]);
+  kube.put('Deployment', f.deployment);
+}
+
+export function serveStatefulSet(kube: ScriptedKube, f: StatefulSetFixture): void {
+  const others = kube.podsNotOwnedBy('StatefulSet');
+  kube.replace('Pod', [...others, ...f.pods]);
+  kube.replace('ControllerRevision', f.controllerRevisions as unknown as KubeObject[]);
+  kube.put('StatefulSet', f.statefulSet);
+}
+
+/** The fixture's new pods restarted `times` more times (a crash some time after Ready). */
+export function restarted(f: DeploymentFixture, times = 1): DeploymentFixture {
+  const rsOfRevision = f.replicaSets.find(
+    (rs) => rs.metadata.annotations?.['deployment.kubernetes.io/revision'] === f.deployment.metadata.annotations?.['deployment.kubernetes.io/revision'],
+  )!;
+  for (const p of f.pods.filter((pod) => ownedBy(pod, rsOfRevision))) {
+    for (const c of p.status.containerStatuses) c.restartCount = (c.restartCount ?? 0) + times;
+  }
+  return f;
+}
+
+/** The fixture as it would read at another revision number (what a later apply or undo makes). */
+export function atRevision(f: DeploymentFixture, revision: number, generation = revision): DeploymentFixture {
+  const key = 'deployment.kubernetes.io/revision';
+  const current = f.deployment.metadata.annotations![key];
+  for (const rs of f.replicaSets) if (rs.metadata.annotations?.[key] === current) rs.metadata.annotations[key] = String(revision);
+  f.deployment.metadata.annotations![key] = String(revision);
+  f.deployment.metadata.generation = generation;
+  f.deployment.status.observedGeneration = generation;
+  return f;
+}

@@ -1,0 +1,343 @@
+// deploy() end to end against a scripted cluster: the cluster answers each apply and undo with the
+// statuses captured from the real one, so every path of the orchestration is reachable in seconds —
+// phases in order, failures in a phase, in an apply, at the deadline, in the health check and the
+// soak, a rollback step that fails, a list that fails for a moment, first installs and dry runs.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Docker } from '../../src/image/build.js';
+import { parseInputs } from '../../src/inputs.js';
+import type { KubeObject } from '../../src/kube/objects.js';
+import { deploy } from '../../src/pipeline.js';
+import { consoleReporter } from '../../src/report/reporter.js';
+import { atRevision, deploymentFixture, FIXTURE_NAMESPACE as NS, restarted, serveDeployment, type DeploymentFixture } from '../support/fixtures.js';
+import { fails, ok, ScriptedKube } from '../support/scripted-kube.js';
+
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+let registry: http.Server;
+let health: http.Server;
+let healthStatus = 200;
+let image = '';
+let healthUrl = '';
+
+const listen = async (handler: http.RequestListener) => {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+};
+const port = (s: http.Server) => (s.address() as AddressInfo).port;
+
+beforeAll(async () => {
+  // The registry stand-in serves the tag's digest, as the Distribution API does on HEAD.
+  registry = await listen((req, res) => {
+    const known = req.url === '/v2/capture/manifests/v1';
+    res.writeHead(known ? 200 : 404, known ? { 'Docker-Content-Digest': DIGEST } : {}).end();
+  });
+  health = await listen((_req, res) => res.writeHead(healthStatus).end());
+  image = `127.0.0.1:${port(registry)}/capture`;
+  healthUrl = `http://127.0.0.1:${port(health)}/health`;
+});
+afterAll(() => {
+  registry.close();
+  health.close();
+});
+
+/** The manifests of a small release: namespace, config, the backend, a worker, an ingress. */
+function manifests(opts: { worker?: boolean; noNamespace?: boolean } = {}): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-test-'));
+  const deployment = (name: string) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image: 'capture:dev' }] } },
+    },
+  });
+  const objects = [
+    ...(opts.noNamespace ? [] : [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }]),
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { LOG_LEVEL: 'info' } },
+    deployment('backend'),
+    ...(opts.worker ? [deployment('worker')] : []),
+    { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', namespace: NS }, spec: { rules: [{ host: 'medaudit.example.com' }] } },
+  ];
+  writeFileSync(path.join(dir, 'all.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  return dir;
+}
+
+/** The same captured rollout under another workload's name (and uids), for releases of two Deployments. */
+function renamed(f: DeploymentFixture, name: string): DeploymentFixture {
+  const text = JSON.stringify(f)
+    .replaceAll('backend', name)
+    .replace(/"([0-9a-f]{8})(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"/g, '"ffffffff$2"');
+  return JSON.parse(text) as DeploymentFixture;
+}
+
+type Setup = {
+  inputs?: Record<string, string>;
+  /** What the cluster shows after the apply of a phase holding these kinds. */
+  onApply?: (kinds: string[]) => void | Promise<void> | { code: number; stdout: string; stderr: string };
+  worker?: boolean;
+  noNamespace?: boolean;
+  namespaceExists?: boolean;
+};
+
+function setup(s: Setup = {}) {
+  const kube = new ScriptedKube(NS);
+  const lines: string[] = [];
+  const reporter = consoleReporter((text) => lines.push(...text.replace(/\n$/, '').split('\n')));
+  const docker: Docker = { run: () => Promise.reject(new Error('docker is not used with build: false')) };
+  serveDeployment(kube, deploymentFixture('healthy-complete'));
+  if (s.worker) serveDeployment(kube, renamed(deploymentFixture('healthy-complete'), 'worker'));
+  if (s.namespaceExists === false) kube.on(/^get namespace \S+ --ignore-not-found -o name$/, ok(''));
+  kube.on(/^apply --server-side /, async (args, input) => {
+    const kinds = (JSON.parse(input!) as { items: KubeObject[] }).items.map((o) => o.kind);
+    if (args.includes('--dry-run=server') && s.namespaceExists === false) {
+      // What the real server answers for a namespace that does not exist yet.
+      return {
+        code: 1,
+        stdout: `namespace/${NS} serverside-applied (server dry run)\n`,
+        stderr: `Error from server (NotFound): namespaces "${NS}" not found\n`,
+      };
+    }
+    if (!args.includes('--dry-run=server')) {
+      const r = await s.onApply?.(kinds);
+      if (r) return r;
+    }
+    return ok(kinds.map((k) => `${k.toLowerCase()} serverside-applied`).join('\n'));
+  });
+  kube.on(/^logs /, ok('Traceback (most recent call last):\nRuntimeError: boom\n'));
+  kube.on(/^get events /, ok('{"items":[]}'));
+  const values: Record<string, string> = {
+    image,
+    tag: 'v1',
+    build: 'false',
+    manifests: manifests({ worker: s.worker, noNamespace: s.noNamespace }),
+    ...s.inputs,
+  };
+  const inputs = parseInputs((name) => values[name] ?? '', { defaultManifests: 'k8s' });
+  const run = () => deploy(inputs, { cwd: process.cwd(), sha: 'a'.repeat(40), runId: '42' }, { kube, docker, reporter });
+  return { kube, lines, run };
+}
+
+/** Undo restores the captured healthy release under a new, higher revision number, as upstream does. */
+const undoRestores = (kube: ScriptedKube, revision = 4) =>
+  kube.on(/^rollout undo deployment\/backend /, () => {
+    serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), revision));
+    return ok('deployment.apps/backend rolled back\n');
+  });
+
+const appliedKinds = (kube: ScriptedKube) =>
+  kube.calls
+    .filter((c) => c.args[0] === 'apply' && !c.args.includes('--dry-run=server'))
+    .map((c) => (JSON.parse(c.input!) as { items: KubeObject[] }).items.map((o) => o.kind).join(','));
+
+describe('deploy() against a scripted cluster', () => {
+  test('a good release: validated on the server first, applied phase by phase, pinned by digest, deployed', async () => {
+    const { kube, run } = setup({
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3))),
+    });
+    const result = await run();
+    expect(result).toMatchObject({ status: 'deployed', rolledBack: false, image: `${image}@${DIGEST}`, digest: DIGEST, url: 'http://medaudit.example.com' });
+    expect(result.rows).toEqual([expect.objectContaining({ workload: 'Deployment/backend', image: 'backend', before: 2, after: 3, verdict: 'ready' })]);
+    expect(appliedKinds(kube)).toEqual(['Namespace', 'ConfigMap', 'Deployment', 'Ingress']);
+    // The whole release went through a server-side dry run before the first real apply.
+    const first = kube.calls.findIndex((c) => c.args[0] === 'apply');
+    expect(kube.calls[first].args).toContain('--dry-run=server');
+    const applied = JSON.parse(
+      kube.calls.find((c) => c.args[0] === 'apply' && c.input?.includes('"Deployment"') && !c.args.includes('--dry-run=server'))!.input!,
+    );
+    expect(applied.items[0].spec.template.spec.containers[0].image).toBe(`${image}@${DIGEST}`);
+    expect(applied.items[0].metadata.annotations['medaudit.io/run-id']).toBe('42');
+    expect(kube.called(/^rollout undo/)).toEqual([]);
+  });
+
+  test('a crash loop in the app phase: explained with the previous log, rolled back to exactly the recorded revision', async () => {
+    const { kube, lines, run } = setup({ onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, deploymentFixture('crashloop'))) });
+    undoRestores(kube);
+    const result = await run();
+    expect(result).toMatchObject({ status: 'rolled-back', rolledBack: true });
+    expect(result.failureReason).toMatch(/^Deployment\/backend: CrashLoopBackOff: restarted \d+ times/);
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(kube.called(/^logs backend-6cc7b75ff5-4sxf4 .* --previous$/)).toHaveLength(1);
+    expect(result.diagnoses[0].logs).toContain('RuntimeError: boom');
+    expect(result.rows[0]).toMatchObject({ before: 2, after: 4 });
+    // Nothing after the failing phase is applied.
+    expect(appliedKinds(kube)).toEqual(['Namespace', 'ConfigMap', 'Deployment']);
+    expect(result.detectionSeconds).toBeGreaterThan(0);
+    expect(lines).toContain('rollback Deployment/backend: revision 3 → 2');
+  });
+
+  test('an apply rejected after the app phase rolled out: what earlier phases changed is rolled back', async () => {
+    const { kube, run } = setup({
+      onApply: (kinds) => {
+        if (kinds.includes('Deployment')) serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+        return kinds.includes('Ingress') ? fails('Error from server (Forbidden): admission webhook "policy.example.com" denied the request') : undefined;
+      },
+    });
+    undoRestores(kube);
+    const result = await run();
+    expect(result.status).toBe('rolled-back');
+    expect(result.failureReason).toBe('apply edge failed: Error from server (Forbidden): admission webhook "policy.example.com" denied the request');
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+  });
+
+  test('an apply rejected before any workload moved: nothing to undo, the release is failed, not rolled back', async () => {
+    const { kube, run } = setup({ onApply: (kinds) => (kinds.includes('Deployment') ? fails('error: quota exceeded') : undefined) });
+    const result = await run();
+    expect(result).toMatchObject({ status: 'failed', rolledBack: false, failureReason: 'apply app failed: error: quota exceeded' });
+    expect(result.rollback).toEqual([expect.objectContaining({ action: 'keep', kind: 'Deployment', name: 'backend' })]);
+    expect(kube.called(/^rollout undo/)).toEqual([]);
+  });
+
+  test('a rollback step that fails is reported, and the other workloads are still restored', async () => {
+    const { kube, lines, run } = setup({
+      worker: true,
+      inputs: { 'health-check-url': '' },
+      onApply: (kinds) => {
+        if (kinds.includes('Ingress')) return fails('error: the server is currently unable to handle the request');
+        if (!kinds.includes('Deployment')) return undefined;
+        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+        serveDeployment(kube, atRevision(renamed(deploymentFixture('healthy-complete'), 'worker'), 3));
+        return undefined;
+      },
+    });
+    // The edge phase is rejected; backend's undo fails, worker's undo works.
+    kube.on(/^rollout undo deployment\/backend /, fails('error: unable to find specified revision 2 in history'));
+    kube.on(/^rollout undo deployment\/worker /, () => {
+      serveDeployment(kube, atRevision(renamed(deploymentFixture('healthy-complete'), 'worker'), 4));
+      return ok('deployment.apps/worker rolled back\n');
+    });
+    const result = await run();
+    expect(kube.called(/^rollout undo/)).toEqual([
+      `rollout undo deployment/backend -n ${NS} --to-revision=2`,
+      `rollout undo deployment/worker -n ${NS} --to-revision=2`,
+    ]);
+    expect(result.status).toBe('failed');
+    expect(result.rolledBack).toBe(true);
+    expect(result.rollback.find((s) => s.name === 'backend')).toMatchObject({
+      action: 'undo',
+      error: expect.stringContaining('unable to find specified revision 2'),
+    });
+    expect(lines.some((l) => l.startsWith('error: rollback: rollback of Deployment/backend failed: '))).toBe(true);
+    expect(result.rows.map((r) => [r.workload, r.after])).toEqual([
+      ['Deployment/backend', 3],
+      ['Deployment/worker', 4],
+    ]);
+  });
+
+  test('a list that fails for a moment during the watch does not fail the release', async () => {
+    const { kube, lines, run } = setup({
+      onApply: (kinds) => {
+        if (!kinds.includes('Deployment')) return;
+        kube.failLists('Pod', 1);
+        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+      },
+    });
+    const result = await run();
+    expect(result.status).toBe('deployed');
+    expect(lines.some((l) => /^listing Pods failed: .*Unable to connect to the server/.test(l))).toBe(true);
+  });
+
+  test('a rollout not Ready by the deadline is rolled back, and the budget counts from the first apply', async () => {
+    const { kube, run } = setup({
+      inputs: { timeout: '1s' },
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('rolling-in-progress'), 3))),
+    });
+    undoRestores(kube);
+    const started = Date.now();
+    const result = await run();
+    expect(result.status).toBe('rolled-back');
+    expect(result.failureReason).toMatch(/^not Ready within 1s: /);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
+  test('a failing health check rolls back a release whose pods are Ready', async () => {
+    healthStatus = 503;
+    try {
+      const { kube, run } = setup({
+        inputs: { 'health-check-url': healthUrl, 'health-check-retries': '1' },
+        onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3))),
+      });
+      undoRestores(kube);
+      const result = await run();
+      expect(result.status).toBe('rolled-back');
+      expect(result.failureReason).toBe(`health check ${healthUrl} failed after 1 attempts: status 503, want 200`);
+      expect(result.url).toBe(healthUrl);
+    } finally {
+      healthStatus = 200;
+    }
+  });
+
+  test('a restart during the soak window rolls back', async () => {
+    const { kube, run } = setup({
+      inputs: { soak: '3s' },
+      onApply: (kinds) => {
+        if (!kinds.includes('Deployment')) return;
+        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+        setTimeout(() => serveDeployment(kube, restarted(atRevision(deploymentFixture('healthy-complete'), 3))), 800);
+      },
+    });
+    undoRestores(kube);
+    const result = await run();
+    expect(result.status).toBe('rolled-back');
+    expect(result.failureReason).toMatch(/^while soaking: Deployment\/backend: RestartedWhileSoaking: restarted 1 time\(s\) after it was Ready$/);
+  });
+
+  test('rollback: false leaves the failed release in place', async () => {
+    const { kube, lines, run } = setup({
+      inputs: { rollback: 'false' },
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, deploymentFixture('crashloop'))),
+    });
+    const result = await run();
+    expect(result).toMatchObject({ status: 'failed', rolledBack: false, rollback: [] });
+    expect(kube.called(/^rollout undo/)).toEqual([]);
+    expect(lines).toContain('warning: rollback is off: the failed release stays in place');
+  });
+
+  test('a failed first install has nothing to return to: resources stay, status failed', async () => {
+    const kube0 = { value: undefined as ScriptedKube | undefined };
+    const { kube, lines, run } = setup({
+      namespaceExists: false,
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube0.value!, deploymentFixture('crashloop'))),
+    });
+    kube0.value = kube;
+    kube.remove('Deployment', 'backend');
+    const result = await run();
+    expect(result).toMatchObject({ status: 'failed', rolledBack: false });
+    expect(result.rollback).toEqual([expect.objectContaining({ action: 'leave' })]);
+    expect(lines).toContain('warning: first install: nothing ran before, so the resources stay for debugging');
+    // A namespace that does not exist yet still gets a dry run: kinds and schema are checked.
+    expect(kube.called(/--dry-run=server/)).toHaveLength(1);
+  });
+
+  test('dry-run: a server-side dry run and a diff, nothing applied', async () => {
+    const { kube, run } = setup({ inputs: { 'dry-run': 'true' } });
+    kube.on(/^diff --server-side /, { code: 1, stdout: '-  replicas: 1\n+  replicas: 2\n', stderr: '' });
+    const result = await run();
+    expect(result.status).toBe('dry-run');
+    expect(appliedKinds(kube)).toEqual([]);
+    expect(kube.called(/^diff --server-side/)).toHaveLength(1);
+  });
+
+  test('dry-run of a first install: checked on the server, every object shown as created, nothing applied', async () => {
+    const { kube, lines, run } = setup({ inputs: { 'dry-run': 'true' }, namespaceExists: false });
+    const result = await run();
+    expect(result.status).toBe('dry-run');
+    expect(appliedKinds(kube)).toEqual([]);
+    expect(kube.called(/^diff /)).toEqual([]);
+    expect(lines).toContain(`namespace ${NS} does not exist yet: every object would be created`);
+    for (const id of [`Namespace/${NS}`, `ConfigMap/${NS}/config`, `Deployment/${NS}/backend`, `Ingress/${NS}/web`]) expect(lines).toContain(`created ${id}`);
+    expect(lines.filter((l) => /^\+ +"image": "/.test(l)).map((l) => l.replace(/ +/, ' '))).toEqual([`+ "image": "${image}@${DIGEST}",`]);
+  });
+
+  test('a namespace that does not exist and that the manifests do not create is refused before anything is applied', async () => {
+    const { kube, run } = setup({ namespaceExists: false, noNamespace: true });
+    await expect(run()).rejects.toThrow(`input 'namespace': namespace '${NS}' does not exist and the manifests do not create it`);
+    expect(kube.called(/^apply /)).toEqual([]);
+  });
+});
