@@ -35667,9 +35667,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
     }
-    issueCommand('save-state', { name }, toCommandValue(value));
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -35704,6 +35704,9 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
 ;// CONCATENATED MODULE: ./src/errors.ts
 class UserError extends Error {
     constructor(message) {
@@ -36137,6 +36140,7 @@ function parseInputs(get, ctx) {
         kubeconfig: optional(get, 'kubeconfig'),
         kubectlVersion: parseKubectlVersion(get),
         timeoutSeconds: parseDurationInput(get, 'timeout', 300, 1, MAX_TIMEOUT_SECONDS),
+        lockTimeoutSeconds: parseDurationInput(get, 'lock-timeout', 600, 0, MAX_TIMEOUT_SECONDS),
         healthCheckUrl: parseHealthCheckUrl(get),
         healthCheckStatus: parseInteger(get, 'health-check-status', 200, 100, 599),
         healthCheckRetries: parseInteger(get, 'health-check-retries', 5, 1, 100),
@@ -36150,38 +36154,850 @@ function parseInputs(get, ctx) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/report/github.ts
-
-const githubReporter = {
-    info: (line) => info(line),
-    warning: (line) => warning(line),
-    error: (line, title) => error(line, title ? { title } : {}),
-    group: (name, fn) => group(name, fn),
-    async summary(markdown) {
-        if (!process.env.GITHUB_STEP_SUMMARY)
-            return;
-        await summary.addRaw(markdown, true).write();
-    },
-    setSecret: (value) => core_setSecret(value),
-};
-
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: ./src/kube/kubeconfig.ts
+
+
+
+function writeKubeconfig(content, tmpRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir()) {
+    const dir = (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_default().join(tmpRoot, 'medaudit-kube-'));
+    const file = external_node_path_default().join(dir, 'kubeconfig');
+    (0,external_node_fs_namespaceObject.writeFileSync)(file, content, { mode: 0o600 });
+    return { path: file, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
+}
+function secretLines(content) {
+    const key = /["']?(?:client-key-data|client-certificate-data|client-secret|token|id-token|refresh-token|password|secret)["']?\s*:\s*["']?([^\s,}"']+)/g;
+    return [...new Set([...content.matchAll(key)].map((m) => m[1]))].filter((v) => v.length >= 4);
+}
+
+;// CONCATENATED MODULE: ./src/report/reporter.ts
+const consoleReporter = (write = (s) => process.stdout.write(s)) => ({
+    info: (line) => write(`${line}\n`),
+    warning: (line) => write(`warning: ${line}\n`),
+    error: (line, title) => write(`error: ${title ? `${title}: ` : ''}${line}\n`),
+    async group(name, fn) {
+        write(`== ${name}\n`);
+        return fn();
+    },
+    async summary(markdown) {
+        write(`\n${markdown}\n`);
+    },
+    setSecret: () => undefined,
+});
+async function bestEffort(reporter, what, fn) {
+    try {
+        return await fn();
+    }
+    catch (err) {
+        reporter.warning(`${what} failed: ${err.message.split('\n')[0]}; the release's result is unchanged`);
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+const cell = (v) => String(v ?? '—')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
+const HEADLINE = {
+    deployed: '✅ Deployed',
+    'rolled-back': '↩️ Rolled back',
+    failed: '❌ Failed',
+    cancelled: '⏹️ Cancelled',
+    'dry-run': '🔍 Dry run',
+};
+function explain(d) {
+    const where = `${d.workload} pod ${d.pod}${d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : ''}`;
+    return [
+        `${where}: ${d.reason}: ${d.message}`,
+        `  hint: ${d.hint}`,
+        ...(d.logs.length ? [`  last log lines${d.previousLogs ? ' (previous instance)' : ''}:`, ...d.logs.map((l) => `    ${l}`)] : []),
+        ...(d.events.length ? ['  recent warning events:', ...d.events.map((e) => `    ${e}`)] : []),
+    ];
+}
+function describeStep(s) {
+    if (s.action === 'undo')
+        return `${s.kind}/${s.name}: revision ${s.fromRevision ?? '?'} → ${s.toRevision}`;
+    return `${s.kind}/${s.name}: ${s.action === 'keep' ? 'unchanged' : 'left in place'} (${s.reason})`;
+}
+function summaryMarkdown(r) {
+    const lines = [`## ${HEADLINE[r.status]}${r.namespace ? ` — namespace \`${r.namespace}\`` : ''}`, ''];
+    if (r.image)
+        lines.push(`Image: \`${r.image}\`${r.tag ? ` (tag \`${r.tag}\`)` : ''}`, '');
+    if (r.url)
+        lines.push(`URL: ${r.url}`, '');
+    if (r.failureReason)
+        lines.push(`**Why:** ${cell(r.failureReason)}`, '');
+    if (r.detectionSeconds !== undefined)
+        lines.push(`Failure detected ${r.detectionSeconds.toFixed(1)} s after the first pod of the release started.`, '');
+    if (r.rows.length) {
+        lines.push('| workload | image | revision before | revision after | time | verdict |', '|---|---|---|---|---|---|');
+        for (const w of r.rows) {
+            lines.push(`| ${cell(w.workload)} | ${cell(w.image)} | ${cell(w.before)} | ${cell(w.after)} | ${w.seconds === undefined ? '—' : `${w.seconds.toFixed(1)} s`} | ${cell(w.verdict)} |`);
+        }
+        lines.push('');
+    }
+    if (r.diagnoses.length) {
+        lines.push('### What failed', '', '```', ...r.diagnoses.flatMap(explain), '```', '');
+    }
+    if (r.rollback.length) {
+        lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
+        lines.push('The database schema stays migrated: a rollback never runs down-migrations. Only pod templates have revisions: ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied.', '');
+    }
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/kube/resources.ts
+const r = (plural, groupVersion, namespaced = true) => {
+    const [group, version] = groupVersion.includes('/') ? groupVersion.split('/') : ['', groupVersion];
+    return { plural, group, version, namespaced };
+};
+const RESOURCES = {
+    Namespace: r('namespaces', 'v1', false),
+    ConfigMap: r('configmaps', 'v1'),
+    Secret: r('secrets', 'v1'),
+    Service: r('services', 'v1'),
+    ServiceAccount: r('serviceaccounts', 'v1'),
+    PersistentVolumeClaim: r('persistentvolumeclaims', 'v1'),
+    ResourceQuota: r('resourcequotas', 'v1'),
+    LimitRange: r('limitranges', 'v1'),
+    Pod: r('pods', 'v1'),
+    Endpoints: r('endpoints', 'v1'),
+    Event: r('events', 'v1'),
+    PersistentVolume: r('persistentvolumes', 'v1', false),
+    Deployment: r('deployments', 'apps/v1'),
+    StatefulSet: r('statefulsets', 'apps/v1'),
+    DaemonSet: r('daemonsets', 'apps/v1'),
+    ReplicaSet: r('replicasets', 'apps/v1'),
+    ControllerRevision: r('controllerrevisions', 'apps/v1'),
+    Job: r('jobs', 'batch/v1'),
+    CronJob: r('cronjobs', 'batch/v1'),
+    HorizontalPodAutoscaler: r('horizontalpodautoscalers', 'autoscaling/v2'),
+    Ingress: r('ingresses', 'networking.k8s.io/v1'),
+    IngressClass: r('ingressclasses', 'networking.k8s.io/v1', false),
+    NetworkPolicy: r('networkpolicies', 'networking.k8s.io/v1'),
+    PodDisruptionBudget: r('poddisruptionbudgets', 'policy/v1'),
+    Lease: r('leases', 'coordination.k8s.io/v1'),
+    Role: r('roles', 'rbac.authorization.k8s.io/v1'),
+    RoleBinding: r('rolebindings', 'rbac.authorization.k8s.io/v1'),
+    ClusterRole: r('clusterroles', 'rbac.authorization.k8s.io/v1', false),
+    ClusterRoleBinding: r('clusterrolebindings', 'rbac.authorization.k8s.io/v1', false),
+    StorageClass: r('storageclasses', 'storage.k8s.io/v1', false),
+    PriorityClass: r('priorityclasses', 'scheduling.k8s.io/v1', false),
+    CustomResourceDefinition: r('customresourcedefinitions', 'apiextensions.k8s.io/v1', false),
+};
+const CLUSTER_SCOPED_KINDS = Object.entries(RESOURCES)
+    .filter(([, info]) => !info.namespaced)
+    .map(([kind]) => kind);
+const isNamespaced = (kind) => !CLUSTER_SCOPED_KINDS.includes(kind);
+function plural(word) {
+    if (/(s|x|z|ch|sh)$/.test(word))
+        return `${word}es`;
+    if (/[^aeiou]y$/.test(word))
+        return `${word.slice(0, -1)}ies`;
+    return `${word}s`;
+}
+function resourceOf(o) {
+    const known = RESOURCES[o.kind];
+    if (known)
+        return known.group ? `${known.plural}.${known.group}` : known.plural;
+    const group = o.apiVersion?.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
+    return `${plural(o.kind.toLowerCase())}${group}`;
+}
+function collectionPath(kind, namespace) {
+    const info = RESOURCES[kind];
+    if (!info)
+        throw new Error(`no API path known for kind ${kind}`);
+    const prefix = info.group ? `/apis/${info.group}/${info.version}` : `/api/${info.version}`;
+    return `${prefix}/namespaces/${namespace}/${info.plural}`;
+}
+
+;// CONCATENATED MODULE: ./src/rollout/verdict.ts
+
+const DEFAULT_VERDICT_OPTIONS = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
+const REVISION = 'deployment.kubernetes.io/revision';
+const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
+const TRANSIENT_CONFIG = /failed to sync .* cache/i;
+const ago = (time, now) => (time ? (now - Date.parse(time)) / 1000 : 0);
+const terminatedText = (t) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
+const MIGRATION_HINT = 'the migration failed: read its log below; the schema may be partly migrated';
+function oomKilled(cs) {
+    const terminated = cs.state?.terminated;
+    const last = cs.lastState?.terminated;
+    const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
+    if (!oom)
+        return undefined;
+    const message = `killed for exceeding its memory limit (${terminatedText(oom)})`;
+    return { reason: 'OOMKilled', message, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
+}
+function initFailed(cs) {
+    const terminated = cs.state?.terminated;
+    const last = cs.lastState?.terminated;
+    if (terminated && terminated.exitCode !== 0) {
+        return { reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: MIGRATION_HINT, previousLogs: false };
+    }
+    if (last && last.exitCode !== 0 && !terminated) {
+        const message = `init container exited with ${terminatedText(last)}, ${cs.state?.waiting?.reason ?? 'restarting'}`;
+        return { reason: 'InitContainerFailed', message, hint: MIGRATION_HINT, previousLogs: true };
+    }
+    return undefined;
+}
+function waitingFailure(pod, cs, opts) {
+    const waiting = cs.state?.waiting;
+    const reason = waiting?.reason ?? '';
+    const message = waiting?.message ?? '';
+    switch (reason) {
+        case 'ErrImagePull':
+        case 'ImagePullBackOff': {
+            if (!NOT_FOUND.test(message) && ago(pod.status?.startTime, opts.now) <= opts.pullGraceSeconds)
+                return undefined;
+            return {
+                reason,
+                message,
+                hint: `the image ${cs.image} is not in the registry (or the node may not pull it): check the tag or digest and the pull secret`,
+            };
+        }
+        case 'InvalidImageName':
+            return { reason, message, hint: 'the image reference does not parse' };
+        case 'CrashLoopBackOff': {
+            const last = cs.lastState?.terminated;
+            const what = `restarted ${cs.restartCount ?? 0} times; last ${last ? terminatedText(last) : 'exit unknown'}`;
+            return { reason, message: what, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
+        }
+        case 'CreateContainerConfigError':
+            if (TRANSIENT_CONFIG.test(message))
+                return undefined;
+            return { reason, message, hint: 'a ConfigMap or Secret the pod references is missing, or lacks the key' };
+        case 'CreateContainerError':
+        case 'RunContainerError':
+        case 'ContainerCannotRun':
+            return { reason, message, hint: 'the runtime could not start the container: check command, entrypoint and mounts' };
+    }
+    return undefined;
+}
+function exitedForGood(pod, cs) {
+    const terminated = cs.state?.terminated;
+    if (!terminated || terminated.exitCode === 0 || pod.spec?.restartPolicy !== 'Never')
+        return undefined;
+    return { reason: 'Error', message: `exited with ${terminatedText(terminated)}`, hint: 'read the log below', previousLogs: false };
+}
+function containerFailure(pod, cs, init, opts) {
+    const found = oomKilled(cs) ?? (init ? initFailed(cs) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
+    return found && { pod: pod.metadata.name, container: cs.name, init, ...found };
+}
+function podFailures(pod, opts) {
+    if (pod.metadata.deletionTimestamp)
+        return [];
+    const status = pod.status ?? {};
+    const scheduled = conditionOf(pod, 'PodScheduled');
+    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
+            return [];
+        return [
+            {
+                pod: pod.metadata.name,
+                reason: 'Unschedulable',
+                message: scheduled.message ?? '',
+                hint: 'no node has room for the requests: lower resources.requests or add nodes',
+            },
+        ];
+    }
+    const out = [];
+    for (const cs of status.initContainerStatuses ?? []) {
+        const f = containerFailure(pod, cs, true, opts);
+        if (f)
+            out.push(f);
+    }
+    for (const cs of status.containerStatuses ?? []) {
+        const f = containerFailure(pod, cs, false, opts);
+        if (f)
+            out.push(f);
+    }
+    return out;
+}
+const isPodReady = (pod) => !pod.metadata.deletionTimestamp && conditionOf(pod, 'Ready')?.status === 'True';
+function newReplicaSet(deployment, replicaSets) {
+    const revision = deployment.metadata.annotations?.[REVISION];
+    const uid = deployment.metadata.uid;
+    return replicaSets.find((rs) => ownedBy(rs, uid) && rs.metadata.annotations?.[REVISION] === revision);
+}
+function newDeploymentPods(deployment, replicaSets, pods) {
+    const rs = newReplicaSet(deployment, replicaSets);
+    if (!rs)
+        return [];
+    return pods.filter((p) => ownedBy(p, rs.metadata.uid));
+}
+function newStatefulSetPods(sts, pods) {
+    const revision = sts.status?.updateRevision;
+    return pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] === revision);
+}
+const failed = (failures) => ({
+    state: 'failed',
+    message: `${failures[0].pod}: ${failures[0].reason}`,
+    failures,
+});
+function deploymentVerdict(d, replicaSets, pods, opts) {
+    const status = d.status ?? {};
+    const progressing = conditionOf(d, 'Progressing');
+    const replicaFailure = conditionOf(d, 'ReplicaFailure');
+    if ((status.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const failures = newDeploymentPods(d, replicaSets, pods).flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    if (replicaFailure?.status === 'True') {
+        return failed([
+            {
+                pod: `replicaset of ${d.metadata.name}`,
+                reason: replicaFailure.reason ?? 'ReplicaFailure',
+                message: replicaFailure.message ?? '',
+                hint: 'pods cannot be created: check quota, limit ranges and admission policies',
+            },
+        ]);
+    }
+    if (progressing?.reason === 'ProgressDeadlineExceeded') {
+        return failed([
+            {
+                pod: d.metadata.name,
+                reason: 'ProgressDeadlineExceeded',
+                message: progressing.message ?? '',
+                hint: 'the rollout made no progress within progressDeadlineSeconds',
+            },
+        ]);
+    }
+    const want = d.spec?.replicas ?? 1;
+    const updated = status.updatedReplicas ?? 0;
+    const total = status.replicas ?? 0;
+    const available = status.availableReplicas ?? 0;
+    if (updated < want)
+        return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
+    if (total > updated)
+        return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
+    if (available < updated)
+        return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
+    return { state: 'ready', message: `${available} of ${want} replicas available`, failures: [] };
+}
+function statefulSetVerdict(s, pods, opts) {
+    const status = s.status ?? {};
+    if (s.spec?.updateStrategy?.type === 'OnDelete') {
+        return failed([
+            { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
+        ]);
+    }
+    if (!status.observedGeneration || status.observedGeneration < (s.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const failures = newStatefulSetPods(s, pods).flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    const want = s.spec?.replicas ?? 1;
+    const ready = status.readyReplicas ?? 0;
+    if (ready < want)
+        return { state: 'progressing', message: `${ready} of ${want} pods ready`, failures: [] };
+    const partition = s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+    if (partition > 0) {
+        const updated = status.updatedReplicas ?? 0;
+        if (updated < want - partition)
+            return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
+        return { state: 'ready', message: `partitioned roll out complete: ${updated} new pods`, failures: [] };
+    }
+    if (status.updateRevision !== status.currentRevision) {
+        return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
+    }
+    return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
+}
+function newDaemonSetPods(ds, pods) {
+    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
+}
+function daemonSetVerdict(ds, pods, opts) {
+    const status = ds.status ?? {};
+    if ((status.observedGeneration ?? 0) < (ds.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const mine = newDaemonSetPods(ds, pods);
+    const failures = mine.flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    const want = status.desiredNumberScheduled ?? 0;
+    if ((status.updatedNumberScheduled ?? 0) < want)
+        return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
+    if ((status.numberAvailable ?? 0) < want)
+        return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
+    return { state: 'ready', message: `${want} pods available`, failures: [] };
+}
+function unreadyAtDeadline(pods, now) {
+    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
+    return pods
+        .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
+        .flatMap((p) => {
+        const signals = podFailures(p, strict);
+        if (signals.length)
+            return signals;
+        const cond = conditionOf(p, 'Ready');
+        return [
+            {
+                pod: p.metadata.name,
+                reason: 'NotReady',
+                message: cond?.message ?? 'the pod never became Ready',
+                hint: 'the readiness probe never passed: see the Unhealthy events below',
+            },
+        ];
+    });
+}
+
+;// CONCATENATED MODULE: ./src/rollout/workloads.ts
+
+
+const workloadId = (w) => `${w.kind}/${w.name}`;
+const workloads_REVISION = 'deployment.kubernetes.io/revision';
+function controllerRevision(workload, history) {
+    const owned = history.filter((cr) => ownedBy(cr, workload.metadata.uid));
+    const current = workload.status?.updateRevision;
+    if (current)
+        return owned.find((cr) => cr.metadata.name === current)?.revision;
+    return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
+}
+const DEPLOYMENT = {
+    kind: 'Deployment',
+    reads: ['ReplicaSet', 'Pod'],
+    newPods: (d, r) => newDeploymentPods(d, r.replicaSets, r.pods),
+    verdict: (d, r, opts) => deploymentVerdict(d, r.replicaSets, r.pods, opts),
+    revision(d) {
+        const n = Number(d.metadata.annotations?.[workloads_REVISION]);
+        return Number.isFinite(n) && n > 0 ? n : undefined;
+    },
+    controllerRevisions: false,
+    unstickAfterUndo: false,
+};
+const STATEFUL_SET = {
+    kind: 'StatefulSet',
+    reads: ['Pod'],
+    newPods: (s, r) => newStatefulSetPods(s, r.pods),
+    verdict: (s, r, opts) => statefulSetVerdict(s, r.pods, opts),
+    revision: controllerRevision,
+    controllerRevisions: true,
+    unstickAfterUndo: true,
+};
+const DAEMON_SET = {
+    kind: 'DaemonSet',
+    reads: ['Pod'],
+    newPods: (ds, r) => newDaemonSetPods(ds, r.pods),
+    verdict: (ds, r, opts) => daemonSetVerdict(ds, r.pods, opts),
+    revision: controllerRevision,
+    controllerRevisions: true,
+    unstickAfterUndo: false,
+};
+const WORKLOADS = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET };
+const isWorkload = (kind) => kind in WORKLOADS;
+function workloadKind(kind) {
+    const k = WORKLOADS[kind];
+    if (!k)
+        throw new Error(`${kind} is not a workload kind with rollouts`);
+    return k;
+}
+function liveRevision(workload, history) {
+    if (workload.spec?.revisionHistoryLimit === 0)
+        return undefined;
+    return workloadKind(workload.kind).revision(workload, history);
+}
+
+;// CONCATENATED MODULE: ./src/rollout/snapshot.ts
+
+
+const imagesOf = (o) => [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c) => `${c.name}=${c.image}`);
+async function snapshot(kube, namespace, workloads) {
+    const kinds = [...new Set(workloads.map((w) => w.kind))];
+    const live = new Map();
+    await Promise.all(kinds.map(async (kind) => {
+        const list = await kube.raw(collectionPath(kind, namespace));
+        for (const o of list.items)
+            live.set(workloadId({ kind, name: o.metadata.name }), { ...o, kind });
+    }));
+    const history = kinds.some((k) => workloadKind(k).controllerRevisions)
+        ? (await kube.raw(collectionPath('ControllerRevision', namespace))).items
+        : [];
+    return workloads.map((w) => {
+        const o = live.get(workloadId(w));
+        return { kind: w.kind, name: w.name, existed: !!o, revision: o ? liveRevision(o, history) : undefined, generation: o?.metadata.generation };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/rollout/ownership.ts
+function unionFields(a, b) {
+    const out = { ...a };
+    for (const [k, v] of Object.entries(b))
+        out[k] = k in out ? unionFields(out[k], v) : v;
+    return out;
+}
+const isUndo = (e, since) => /^kubectl(-rollout)?$/.test(e.manager) && e.operation === 'Update' && !e.subresource && Date.parse(e.time ?? '') >= since - 1000;
+function reclaimed(entries, fieldManager, since) {
+    const undo = entries.filter((e) => isUndo(e, since));
+    const mine = entries.find((e) => e.manager === fieldManager && e.operation === 'Apply' && !e.subresource);
+    if (!undo.length || !mine)
+        return undefined;
+    const fields = undo.reduce((acc, e) => unionFields(acc, e.fieldsV1 ?? {}), mine.fieldsV1 ?? {});
+    return entries.filter((e) => !undo.includes(e)).map((e) => (e === mine ? { ...e, fieldsV1: fields } : e));
+}
+async function reclaimAfterUndo(kube, namespace, kind, name, fieldManager, since) {
+    const ref = `${kind.toLowerCase()}/${name}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const live = await kube.json(['get', ref, '-n', namespace, '--show-managed-fields']);
+        const fields = reclaimed(live.metadata.managedFields ?? [], fieldManager, since);
+        if (!fields)
+            return false;
+        const patch = { metadata: { managedFields: fields, resourceVersion: live.metadata.resourceVersion } };
+        const r = await kube.run(['patch', ref, '-n', namespace, '--type=merge', '-p', JSON.stringify(patch)], { allowFailure: true });
+        if (r.code === 0)
+            return true;
+        if (!/Conflict|the object has been modified/.test(r.stderr))
+            throw new Error(`handing the restored template to ${fieldManager} failed: ${r.stderr.trim()}`);
+    }
+    return false;
+}
+
+;// CONCATENATED MODULE: ./src/rollout/watch.ts
+
+
+
+class Cache {
+    byKind = new Map();
+    load(kind, items) {
+        this.byKind.set(kind, new Map(items.map((o) => [o.metadata.name, o])));
+    }
+    apply(kind, type, o) {
+        const byName = this.byKind.get(kind);
+        if (!byName)
+            return;
+        if (type === 'DELETED')
+            byName.delete(o.metadata.name);
+        else
+            byName.set(o.metadata.name, o);
+    }
+    get(w) {
+        return this.byKind.get(w.kind)?.get(w.name);
+    }
+    all(kind) {
+        return [...(this.byKind.get(kind)?.values() ?? [])];
+    }
+    related() {
+        return { pods: this.all('Pod'), replicaSets: this.all('ReplicaSet') };
+    }
+}
+function podsOf(w, cache) {
+    const obj = cache.get(w);
+    return obj ? workloadKind(w.kind).newPods(obj, cache.related()) : [];
+}
+function judge(w, cache, now) {
+    const obj = cache.get(w);
+    if (!obj)
+        return { state: 'progressing', message: 'not created yet', failures: [] };
+    return workloadKind(w.kind).verdict(obj, cache.related(), { ...DEFAULT_VERDICT_OPTIONS, now });
+}
+const judgeAll = (targets, cache, now) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, now)]));
+function judgeAtDeadline(w, cache, now) {
+    const v = judge(w, cache, now);
+    if (v.state !== 'progressing')
+        return v;
+    const unready = unreadyAtDeadline(podsOf(w, cache), now);
+    const failures = unready.length
+        ? unready
+        : [
+            {
+                pod: w.name,
+                reason: 'Timeout',
+                message: `still ${v.message} at the deadline`,
+                hint: 'raise timeout, or look at why the controller makes no progress',
+            },
+        ];
+    return { state: 'failed', message: `timed out: ${v.message}`, failures };
+}
+function health(w, cache) {
+    const out = new Map();
+    for (const p of podsOf(w, cache)) {
+        if (p.metadata.deletionTimestamp)
+            continue;
+        const statuses = p.status?.containerStatuses ?? [];
+        const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+        const exited = statuses.some((c) => c.state?.terminated || (c.state?.waiting && c.lastState?.terminated));
+        out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
+    }
+    return out;
+}
+function soakFailures(w, before, cache) {
+    const out = [];
+    for (const [pod, now] of health(w, cache)) {
+        const was = before.get(pod);
+        if (!was) {
+            before.set(pod, now);
+            continue;
+        }
+        if (now.restarts > was.restarts || (now.exited && !was.exited)) {
+            const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
+            out.push({
+                pod,
+                reason: 'RestartedWhileSoaking',
+                message,
+                hint: 'the release crashes some time after start: read the log below',
+                previousLogs: now.restarts > was.restarts,
+            });
+        }
+        else if (was.ready && !now.ready) {
+            out.push({
+                pod,
+                reason: 'ReadinessLostWhileSoaking',
+                message: 'was Ready, then failed its readiness probe',
+                hint: 'the release degrades after start: see the Unhealthy events below',
+            });
+        }
+    }
+    return out;
+}
+function firstDoomedPod(targets, verdicts, cache) {
+    const created = targets
+        .filter((t) => verdicts.get(workloadId(t))?.state === 'failed')
+        .flatMap((t) => podsOf(t, cache).map((p) => Date.parse(p.metadata.creationTimestamp ?? '')))
+        .filter((at) => Number.isFinite(at));
+    return created.length ? Math.min(...created) : undefined;
+}
+const kindsFor = (targets) => [...new Set(targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]))];
+class RolloutWatch {
+    kube;
+    namespace;
+    targets;
+    opts;
+    cache = new Cache();
+    kinds;
+    loaded = new Set();
+    lastLine = new Map();
+    streams = [];
+    timers = new Set();
+    ticker;
+    finished = false;
+    soak;
+    resolve = () => undefined;
+    constructor(kube, namespace, targets, opts) {
+        this.kube = kube;
+        this.namespace = namespace;
+        this.targets = targets;
+        this.opts = opts;
+        this.kinds = kindsFor(targets);
+    }
+    run() {
+        return new Promise((resolve) => {
+            this.resolve = resolve;
+            this.later(this.opts.timeoutMs, () => this.atDeadline());
+            this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, Date.now()), 'cancelled'), { once: true });
+            if (this.opts.signal?.aborted)
+                return this.finish(false, new Map(), 'cancelled');
+            this.ticker = setInterval(() => this.evaluate(), 1000);
+            for (const kind of this.kinds)
+                void this.open(kind);
+        });
+    }
+    later(ms, fn) {
+        const t = setTimeout(() => {
+            this.timers.delete(t);
+            fn();
+        }, ms);
+        this.timers.add(t);
+    }
+    finish(ok, verdicts, cause) {
+        if (this.finished)
+            return;
+        this.finished = true;
+        this.timers.forEach((t) => clearTimeout(t));
+        clearInterval(this.ticker);
+        this.streams.forEach((s) => s.stop());
+        this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
+    }
+    atDeadline() {
+        const now = Date.now();
+        this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, now)])), 'timeout');
+    }
+    logChanges(verdicts) {
+        for (const [id, v] of verdicts) {
+            const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
+            if (this.lastLine.get(id) === line)
+                continue;
+            this.lastLine.set(id, line);
+            this.opts.log(`${id} ${line}`);
+        }
+    }
+    evaluate() {
+        if (this.finished || this.loaded.size < this.kinds.length)
+            return;
+        const verdicts = judgeAll(this.targets, this.cache, Date.now());
+        this.logChanges(verdicts);
+        if ([...verdicts.values()].some((v) => v.state === 'failed'))
+            return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
+        if (this.soak)
+            return this.checkSoak(this.soak, verdicts);
+        if (![...verdicts.values()].every((v) => v.state === 'ready'))
+            return;
+        if (!this.opts.soakMs)
+            return this.finish(true, verdicts);
+        this.startSoak(this.opts.soakMs);
+    }
+    startSoak(soakMs) {
+        this.soak = { baseline: new Map(this.targets.map((t) => [workloadId(t), health(t, this.cache)])) };
+        this.opts.log(`all ready; soaking for ${Math.round(soakMs / 1000)}s to catch restarts and readiness flaps`);
+        this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, Date.now())));
+    }
+    checkSoak(soak, verdicts) {
+        for (const t of this.targets) {
+            const failures = soakFailures(t, soak.baseline.get(workloadId(t)), this.cache);
+            if (!failures.length)
+                continue;
+            verdicts.set(workloadId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
+            return this.finish(false, verdicts, 'soak');
+        }
+    }
+    async open(kind) {
+        if (this.finished)
+            return;
+        const path = collectionPath(kind, this.namespace);
+        let list;
+        try {
+            list = await this.kube.raw(path);
+        }
+        catch (err) {
+            this.opts.log(`listing ${kind}s failed: ${err.message.split('\n')[0]}; retrying`);
+            this.later(1000, () => void this.open(kind));
+            return;
+        }
+        if (this.finished)
+            return;
+        this.cache.load(kind, list.items);
+        this.loaded.add(kind);
+        const stream = this.kube.watch(`${path}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
+            if (e.type === 'ERROR' || e.type === 'BOOKMARK')
+                return;
+            this.cache.apply(kind, e.type, e.object);
+            this.evaluate();
+        });
+        this.streams.push(stream);
+        void stream.done.then(() => {
+            if (!this.finished)
+                this.later(200, () => void this.open(kind));
+        });
+        this.evaluate();
+    }
+}
+const watchRollout = (kube, namespace, targets, opts) => new RolloutWatch(kube, namespace, targets, opts).run();
+
+;// CONCATENATED MODULE: ./src/rollout/rollback.ts
+
+
+
+
+
+
+
+function planRollback(before, after) {
+    const now = new Map((after ?? []).map((s) => [workloadId(s), s]));
+    return before.map((s) => {
+        const id = { kind: s.kind, name: s.name };
+        if (!s.existed)
+            return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
+        const live = now.get(workloadId(s));
+        const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
+        if (!moved)
+            return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
+        if (s.revision === undefined)
+            return { action: 'keep', ...id, reason: 'no revision history to return to (revisionHistoryLimit 0)' };
+        return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
+    });
+}
+async function undo(kube, namespace, step) {
+    await kube.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
+}
+async function unstickStatefulSet(kube, namespace, name) {
+    const generation = (await kube.json(['get', 'statefulset', name, '-n', namespace])).metadata.generation;
+    await kube.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${generation}`, '--timeout=60s']);
+    const sts = await kube.json(['get', 'statefulset', name, '-n', namespace]);
+    const pods = (await kube.raw(collectionPath('Pod', namespace))).items;
+    const restored = sts.status?.updateRevision;
+    const stuck = pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] !== restored && conditionOf(p, 'Ready')?.status !== 'True');
+    for (const p of stuck)
+        await kube.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
+    return stuck.map((p) => p.metadata.name);
+}
+async function runUndo(kube, namespace, step, opts) {
+    const { reporter } = opts;
+    try {
+        const since = Date.now();
+        await undo(kube, namespace, step);
+        await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, since);
+        if (workloadKind(step.kind).unstickAfterUndo) {
+            const deleted = await unstickStatefulSet(kube, namespace, step.name);
+            if (deleted.length)
+                reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
+        }
+    }
+    catch (err) {
+        step.error = err.message;
+        reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+    }
+}
+async function currentRevisions(kube, namespace, before, reporter) {
+    try {
+        return await snapshot(kube, namespace, before);
+    }
+    catch (err) {
+        reporter.warning(`cannot read the live revisions (${err.message.split('\n')[0]}): undoing every workload to its recorded revision`);
+        return undefined;
+    }
+}
+async function rollBack(kube, namespace, before, opts) {
+    const steps = planRollback(before, await currentRevisions(kube, namespace, before, opts.reporter));
+    for (const step of steps) {
+        opts.reporter.info(`rollback ${describeStep(step)}`);
+        if (step.action === 'undo')
+            await runUndo(kube, namespace, step, opts);
+    }
+    const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
+    const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
+    if (!undone.length || !opts.wait)
+        return { steps, healthy: allRestored };
+    const outcome = await watchRollout(kube, namespace, undone, { timeoutMs: opts.timeoutMs, log: (l) => opts.reporter.info(`  ${l}`) });
+    return { steps, healthy: outcome.ok && allRestored };
+}
+
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./src/image/build.ts
 
-const docker = {
-    async run(args, input) {
-        const r = await getExecOutput('docker', args, {
-            silent: true,
-            ignoreReturnCode: true,
-            ...(input !== undefined ? { input: Buffer.from(input) } : {}),
-        });
-        return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-    },
-};
+
+
+
+function dockerCli(configDir) {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env))
+        if (v !== undefined && !k.startsWith('INPUT_'))
+            env[k] = v;
+    if (configDir)
+        env.DOCKER_CONFIG = configDir;
+    return {
+        async run(args, input) {
+            const r = await getExecOutput('docker', args, {
+                silent: true,
+                ignoreReturnCode: true,
+                env,
+                ...(input !== undefined ? { input: Buffer.from(input) } : {}),
+            });
+            return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+        },
+    };
+}
+function privateDockerConfig(tmpRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir()) {
+    const dir = (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_default().join(tmpRoot, 'medaudit-docker-'));
+    const current = external_node_path_default().join(process.env.DOCKER_CONFIG || external_node_path_default().join(external_node_os_default().homedir(), '.docker'), 'config.json');
+    if ((0,external_node_fs_namespaceObject.existsSync)(current))
+        (0,external_node_fs_namespaceObject.copyFileSync)(current, external_node_path_default().join(dir, 'config.json'));
+    return { dir, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
+}
 const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
 async function hasBuildx(d) {
     return (await d.run(['buildx', 'version'])).code === 0;
@@ -37064,24 +37880,6 @@ async function installKubectl(version, log) {
     return external_node_path_default().join(dir, 'kubectl');
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
-;// CONCATENATED MODULE: ./src/kube/kubeconfig.ts
-
-
-
-function writeKubeconfig(content, tmpRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir()) {
-    const dir = (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_default().join(tmpRoot, 'medaudit-kube-'));
-    const file = external_node_path_default().join(dir, 'kubeconfig');
-    (0,external_node_fs_namespaceObject.writeFileSync)(file, content, { mode: 0o600 });
-    return { path: file, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
-}
-function secretLines(content) {
-    const key = /["']?(?:client-key-data|client-certificate-data|client-secret|token|id-token|refresh-token|password|secret)["']?\s*:\s*["']?([^\s,}"']+)/g;
-    return [...new Set([...content.matchAll(key)].map((m) => m[1]))].filter((v) => v.length >= 4);
-}
-
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/kube/client.ts
@@ -37099,37 +37897,104 @@ class KubectlError extends Error {
     }
 }
 
+;// CONCATENATED MODULE: ./src/kube/retry.ts
+const retry_TRANSIENT = new RegExp([
+    'Unable to connect to the server',
+    'connection refused',
+    'to the server [^ ]+ was refused',
+    'connection reset by peer',
+    'i/o timeout',
+    'TLS handshake timeout',
+    'unexpected EOF',
+    ': EOF',
+    'http2: client connection lost',
+    'context deadline exceeded',
+    'Client\\.Timeout exceeded',
+    'the server is currently unable to handle the request',
+    'ServiceUnavailable',
+    'Too Many Requests',
+    'the server has received too many requests',
+    'Timeout: request did not complete',
+    'the server was unable to return a response in the time allotted',
+    'Internal error occurred',
+    'etcdserver: leader changed',
+    'etcdserver: request timed out',
+    'etcdserver: no leader',
+    'apiserver is shutting down',
+    'net/http: request canceled',
+].join('|'), 'i');
+const isTransient = (stderr) => retry_TRANSIENT.test(stderr);
+const DEFAULT_RETRY = { budgetMs: 30_000, firstPauseMs: 500, maxPauseMs: 4_000 };
+function nextPause(policy, retry, elapsedMs) {
+    const pause = Math.min(policy.maxPauseMs, policy.firstPauseMs * 2 ** (retry - 1));
+    return elapsedMs + pause > policy.budgetMs ? undefined : pause;
+}
+
 ;// CONCATENATED MODULE: ./src/kube/kubectl.ts
 
 
 
+const LOCAL = new Set(['kustomize', 'config', 'wait']);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 class Kubectl {
     binary;
-    kubeconfig;
-    constructor(binary, kubeconfig) {
+    opts;
+    children = new Set();
+    constructor(binary, opts = {}) {
         this.binary = binary;
-        this.kubeconfig = kubeconfig;
+        this.opts = opts;
     }
     env() {
         const env = {};
-        for (const [k, v] of Object.entries(process.env))
-            if (v !== undefined)
+        for (const [k, v] of Object.entries(this.opts.env ?? process.env))
+            if (v !== undefined && !k.startsWith('INPUT_'))
                 env[k] = v;
-        if (this.kubeconfig)
-            env.KUBECONFIG = this.kubeconfig;
+        if (this.opts.kubeconfig)
+            env.KUBECONFIG = this.opts.kubeconfig;
         return env;
     }
-    async run(args, opts = {}) {
-        const result = await getExecOutput(this.binary, args, {
-            silent: true,
-            ignoreReturnCode: true,
-            env: this.env(),
-            ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
+    argsFor(args) {
+        const timeout = this.opts.requestTimeoutSeconds ?? 30;
+        return LOCAL.has(args[0]) || args.includes('--local') ? args : [`--request-timeout=${timeout}s`, ...args];
+    }
+    stopAll() {
+        for (const child of this.children)
+            child.kill('SIGTERM');
+    }
+    once(args, input) {
+        return new Promise((resolve) => {
+            const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, this.argsFor(args), { env: this.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+            this.children.add(child);
+            let stdout = '';
+            let stderr = '';
+            child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
+            child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+            child.stdin.on('error', () => undefined);
+            child.stdin.end(input);
+            child.on('error', (err) => {
+                this.children.delete(child);
+                resolve({ code: 127, stdout, stderr: `${stderr}${err.message}` });
+            });
+            child.on('close', (code, signal) => {
+                this.children.delete(child);
+                resolve({ code: code ?? 1, stdout, stderr: signal ? `${stderr}kubectl stopped by ${signal}` : stderr });
+            });
         });
-        const out = { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-        if (out.code !== 0 && !opts.allowFailure)
-            throw new KubectlError(args, out);
-        return out;
+    }
+    async run(args, opts = {}) {
+        const policy = this.opts.retry ?? DEFAULT_RETRY;
+        const started = Date.now();
+        for (let retry = 1;; retry++) {
+            const out = await this.once(args, opts.input);
+            const pause = out.code !== 0 && isTransient(out.stderr) ? nextPause(policy, retry, Date.now() - started) : undefined;
+            if (pause === undefined) {
+                if (out.code !== 0 && !opts.allowFailure)
+                    throw new KubectlError(args, out);
+                return out;
+            }
+            this.opts.onRetry?.(`kubectl ${args[0]} ${args[1] ?? ''}: ${out.stderr.trim().split('\n').pop()}; retrying in ${pause / 1000}s`);
+            await sleep(pause);
+        }
     }
     async json(args, opts = {}) {
         const { stdout } = await this.run([...args, '-o', 'json'], opts);
@@ -37141,6 +38006,7 @@ class Kubectl {
     }
     watch(apiPath, onEvent) {
         const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+        this.children.add(child);
         let buf = '';
         child.stdout.setEncoding('utf8');
         child.stdout.on('data', (chunk) => {
@@ -37155,8 +38021,14 @@ class Kubectl {
         });
         child.stderr.resume();
         const done = new Promise((resolve) => {
-            child.on('close', (code) => resolve(code ?? 0));
-            child.on('error', () => resolve(127));
+            child.on('close', (code) => {
+                this.children.delete(child);
+                resolve(code ?? 0);
+            });
+            child.on('error', () => {
+                this.children.delete(child);
+                resolve(127);
+            });
         });
         return { stop: () => child.kill('SIGTERM'), done };
     }
@@ -37192,32 +38064,6 @@ function splitJsonStream(text) {
         }
     }
     return out;
-}
-
-;// CONCATENATED MODULE: ./src/health/http.ts
-async function checkHealth(url, expected, retries, log, pauseMs = 2000) {
-    let lastStatus;
-    let lastError;
-    for (let attempt = 1; attempt <= retries; attempt++) {
-        try {
-            const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
-            await res.body?.cancel();
-            lastStatus = res.status;
-            lastError = undefined;
-            if (res.status === expected) {
-                log(`health check ${url}: ${res.status} (attempt ${attempt})`);
-                return { ok: true, attempts: attempt, lastStatus, url };
-            }
-            log(`health check ${url}: got ${res.status}, want ${expected} (attempt ${attempt} of ${retries})`);
-        }
-        catch (err) {
-            lastError = err.message;
-            log(`health check ${url}: ${lastError} (attempt ${attempt} of ${retries})`);
-        }
-        if (attempt < retries)
-            await new Promise((r) => setTimeout(r, pauseMs));
-    }
-    return { ok: false, attempts: retries, lastStatus, lastError, url };
 }
 
 ;// CONCATENATED MODULE: ./src/image/registry.ts
@@ -37408,362 +38254,178 @@ function ingressUrl(objects) {
     return `${tls ? 'https' : 'http'}://${rule.host}`;
 }
 
-;// CONCATENATED MODULE: ./src/kube/resources.ts
-const r = (plural, groupVersion, namespaced = true) => {
-    const [group, version] = groupVersion.includes('/') ? groupVersion.split('/') : ['', groupVersion];
-    return { plural, group, version, namespaced };
-};
-const RESOURCES = {
-    Namespace: r('namespaces', 'v1', false),
-    ConfigMap: r('configmaps', 'v1'),
-    Secret: r('secrets', 'v1'),
-    Service: r('services', 'v1'),
-    ServiceAccount: r('serviceaccounts', 'v1'),
-    PersistentVolumeClaim: r('persistentvolumeclaims', 'v1'),
-    ResourceQuota: r('resourcequotas', 'v1'),
-    LimitRange: r('limitranges', 'v1'),
-    Pod: r('pods', 'v1'),
-    Endpoints: r('endpoints', 'v1'),
-    Event: r('events', 'v1'),
-    PersistentVolume: r('persistentvolumes', 'v1', false),
-    Deployment: r('deployments', 'apps/v1'),
-    StatefulSet: r('statefulsets', 'apps/v1'),
-    DaemonSet: r('daemonsets', 'apps/v1'),
-    ReplicaSet: r('replicasets', 'apps/v1'),
-    ControllerRevision: r('controllerrevisions', 'apps/v1'),
-    Job: r('jobs', 'batch/v1'),
-    CronJob: r('cronjobs', 'batch/v1'),
-    HorizontalPodAutoscaler: r('horizontalpodautoscalers', 'autoscaling/v2'),
-    Ingress: r('ingresses', 'networking.k8s.io/v1'),
-    IngressClass: r('ingressclasses', 'networking.k8s.io/v1', false),
-    NetworkPolicy: r('networkpolicies', 'networking.k8s.io/v1'),
-    PodDisruptionBudget: r('poddisruptionbudgets', 'policy/v1'),
-    Lease: r('leases', 'coordination.k8s.io/v1'),
-    Role: r('roles', 'rbac.authorization.k8s.io/v1'),
-    RoleBinding: r('rolebindings', 'rbac.authorization.k8s.io/v1'),
-    ClusterRole: r('clusterroles', 'rbac.authorization.k8s.io/v1', false),
-    ClusterRoleBinding: r('clusterrolebindings', 'rbac.authorization.k8s.io/v1', false),
-    StorageClass: r('storageclasses', 'storage.k8s.io/v1', false),
-    PriorityClass: r('priorityclasses', 'scheduling.k8s.io/v1', false),
-    CustomResourceDefinition: r('customresourcedefinitions', 'apiextensions.k8s.io/v1', false),
-};
-const CLUSTER_SCOPED_KINDS = Object.entries(RESOURCES)
-    .filter(([, info]) => !info.namespaced)
-    .map(([kind]) => kind);
-const isNamespaced = (kind) => !CLUSTER_SCOPED_KINDS.includes(kind);
-function plural(word) {
-    if (/(s|x|z|ch|sh)$/.test(word))
-        return `${word}es`;
-    if (/[^aeiou]y$/.test(word))
-        return `${word.slice(0, -1)}ies`;
-    return `${word}s`;
-}
-function resourceOf(o) {
-    const known = RESOURCES[o.kind];
-    if (known)
-        return known.group ? `${known.plural}.${known.group}` : known.plural;
-    const group = o.apiVersion?.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
-    return `${plural(o.kind.toLowerCase())}${group}`;
-}
-function collectionPath(kind, namespace) {
-    const info = RESOURCES[kind];
-    if (!info)
-        throw new Error(`no API path known for kind ${kind}`);
-    const prefix = info.group ? `/apis/${info.group}/${info.version}` : `/api/${info.version}`;
-    return `${prefix}/namespaces/${namespace}/${info.plural}`;
-}
+;// CONCATENATED MODULE: ./src/state/lock.ts
 
-;// CONCATENATED MODULE: ./src/rollout/verdict.ts
-
-const DEFAULT_VERDICT_OPTIONS = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
-const REVISION = 'deployment.kubernetes.io/revision';
-const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
-const TRANSIENT_CONFIG = /failed to sync .* cache/i;
-const ago = (time, now) => (time ? (now - Date.parse(time)) / 1000 : 0);
-const terminatedText = (t) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
-const MIGRATION_HINT = 'the migration failed: read its log below; the schema may be partly migrated';
-function oomKilled(cs) {
-    const terminated = cs.state?.terminated;
-    const last = cs.lastState?.terminated;
-    const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
-    if (!oom)
-        return undefined;
-    const message = `killed for exceeding its memory limit (${terminatedText(oom)})`;
-    return { reason: 'OOMKilled', message, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
+const LOCK_NAME = 'medaudit-deploy-lock';
+const RUN_URL = 'medaudit.io/run-url';
+const LEASE_SECONDS = 30;
+const WAIT_STEP_MS = 2000;
+const WAIT_REPORT_MS = 30_000;
+const microTime = (ms) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+function leaseState(lease, me, now) {
+    if (!lease)
+        return { state: 'absent' };
+    const id = lease.spec?.holderIdentity;
+    if (!id)
+        return { state: 'free' };
+    if (id === me)
+        return { state: 'mine' };
+    const holder = { id, url: lease.metadata.annotations?.[RUN_URL] };
+    const renewed = Date.parse(lease.spec?.renewTime ?? lease.spec?.acquireTime ?? '') || 0;
+    const expiresAt = renewed + (lease.spec?.leaseDurationSeconds ?? LEASE_SECONDS) * 1000;
+    return expiresAt > now ? { state: 'held', holder, expiresAt } : { state: 'expired', holder, expiredAt: expiresAt };
 }
-function initFailed(cs) {
-    const terminated = cs.state?.terminated;
-    const last = cs.lastState?.terminated;
-    if (terminated && terminated.exitCode !== 0) {
-        return { reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: MIGRATION_HINT, previousLogs: false };
-    }
-    if (last && last.exitCode !== 0 && !terminated) {
-        const message = `init container exited with ${terminatedText(last)}, ${cs.state?.waiting?.reason ?? 'restarting'}`;
-        return { reason: 'InitContainerFailed', message, hint: MIGRATION_HINT, previousLogs: true };
-    }
-    return undefined;
+const describeHolder = (h) => `${h.id}${h.url ? ` (${h.url})` : ''}`;
+function heldBy(namespace, me, now, current) {
+    const transitions = (current?.spec?.leaseTransitions ?? 0) + (current?.spec?.holderIdentity && current.spec.holderIdentity !== me.id ? 1 : 0);
+    return {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+            name: LOCK_NAME,
+            namespace,
+            ...(current?.metadata.resourceVersion ? { resourceVersion: current.metadata.resourceVersion } : {}),
+            annotations: { ...current?.metadata.annotations, [RUN_URL]: me.url ?? '' },
+        },
+        spec: { holderIdentity: me.id, leaseDurationSeconds: LEASE_SECONDS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: transitions },
+    };
 }
-function waitingFailure(pod, cs, opts) {
-    const waiting = cs.state?.waiting;
-    const reason = waiting?.reason ?? '';
-    const message = waiting?.message ?? '';
-    switch (reason) {
-        case 'ErrImagePull':
-        case 'ImagePullBackOff': {
-            if (!NOT_FOUND.test(message) && ago(pod.status?.startTime, opts.now) <= opts.pullGraceSeconds)
-                return undefined;
-            return {
-                reason,
-                message,
-                hint: `the image ${cs.image} is not in the registry (or the node may not pull it): check the tag or digest and the pull secret`,
-            };
+class DeployLock {
+    kube;
+    namespace;
+    me;
+    warn;
+    renewal;
+    lease;
+    constructor(kube, namespace, me, lease, warn) {
+        this.kube = kube;
+        this.namespace = namespace;
+        this.me = me;
+        this.warn = warn;
+        this.lease = lease;
+    }
+    static async acquire(kube, namespace, me, opts) {
+        const started = Date.now();
+        let reported = 0;
+        let lastHolder = '';
+        for (;;) {
+            const current = await readLease(kube, namespace);
+            const now = Date.now();
+            const s = leaseState(current, me.id, now);
+            if (s.state === 'held') {
+                if (now - started >= opts.timeoutMs) {
+                    throw new UserError(`namespace ${namespace} is being deployed by ${describeHolder(s.holder)}: waited ${Math.round((now - started) / 1000)}s (lock-timeout) for its lock; nothing was changed`);
+                }
+                if (s.holder.id !== lastHolder || now - reported >= WAIT_REPORT_MS) {
+                    opts.log(`waiting for the deploy lock of ${namespace}, held by ${describeHolder(s.holder)} (expires in ${Math.ceil((s.expiresAt - now) / 1000)}s unless renewed)`);
+                    lastHolder = s.holder.id;
+                    reported = now;
+                }
+                await pause(WAIT_STEP_MS, opts.signal);
+                if (opts.signal?.aborted)
+                    throw new UserError('cancelled while waiting for the deploy lock; nothing was changed');
+                continue;
+            }
+            const wanted = heldBy(namespace, me, now, current);
+            const taken = s.state === 'absent' ? await create(kube, wanted) : await replace(kube, wanted);
+            if (!taken)
+                continue;
+            if (s.state === 'expired') {
+                opts.warn(`took over the deploy lock of ${namespace} from ${describeHolder(s.holder)}, which stopped renewing it ${Math.round((now - s.expiredAt) / 1000 + LEASE_SECONDS)}s ago`);
+            }
+            opts.log(`deploy lock of ${namespace} acquired in ${Date.now() - started} ms`);
+            const lock = new DeployLock(kube, namespace, me, taken, opts.warn);
+            lock.keepRenewed();
+            return lock;
         }
-        case 'InvalidImageName':
-            return { reason, message, hint: 'the image reference does not parse' };
-        case 'CrashLoopBackOff': {
-            const last = cs.lastState?.terminated;
-            const what = `restarted ${cs.restartCount ?? 0} times; last ${last ? terminatedText(last) : 'exit unknown'}`;
-            return { reason, message: what, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
-        }
-        case 'CreateContainerConfigError':
-            if (TRANSIENT_CONFIG.test(message))
-                return undefined;
-            return { reason, message, hint: 'a ConfigMap or Secret the pod references is missing, or lacks the key' };
-        case 'CreateContainerError':
-        case 'RunContainerError':
-        case 'ContainerCannotRun':
-            return { reason, message, hint: 'the runtime could not start the container: check command, entrypoint and mounts' };
     }
-    return undefined;
-}
-function exitedForGood(pod, cs) {
-    const terminated = cs.state?.terminated;
-    if (!terminated || terminated.exitCode === 0 || pod.spec?.restartPolicy !== 'Never')
-        return undefined;
-    return { reason: 'Error', message: `exited with ${terminatedText(terminated)}`, hint: 'read the log below', previousLogs: false };
-}
-function containerFailure(pod, cs, init, opts) {
-    const found = oomKilled(cs) ?? (init ? initFailed(cs) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
-    return found && { pod: pod.metadata.name, container: cs.name, init, ...found };
-}
-function podFailures(pod, opts) {
-    if (pod.metadata.deletionTimestamp)
-        return [];
-    const status = pod.status ?? {};
-    const scheduled = conditionOf(pod, 'PodScheduled');
-    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
-            return [];
-        return [
-            {
-                pod: pod.metadata.name,
-                reason: 'Unschedulable',
-                message: scheduled.message ?? '',
-                hint: 'no node has room for the requests: lower resources.requests or add nodes',
-            },
-        ];
+    keepRenewed() {
+        this.renewal = setInterval(() => void this.renew(), (LEASE_SECONDS * 1000) / 3);
     }
-    const out = [];
-    for (const cs of status.initContainerStatuses ?? []) {
-        const f = containerFailure(pod, cs, true, opts);
-        if (f)
-            out.push(f);
+    async renew() {
+        const now = Date.now();
+        const renewed = { ...this.lease, spec: { ...this.lease.spec, renewTime: microTime(now) } };
+        const taken = await replace(this.kube, renewed).catch(() => undefined);
+        if (taken)
+            this.lease = taken;
+        else
+            this.warn(`could not renew the deploy lock of ${this.namespace}; another run may take it over`);
     }
-    for (const cs of status.containerStatuses ?? []) {
-        const f = containerFailure(pod, cs, false, opts);
-        if (f)
-            out.push(f);
+    async release() {
+        clearInterval(this.renewal);
+        await releaseLock(this.kube, this.namespace, this.me.id);
     }
-    return out;
 }
-const isPodReady = (pod) => !pod.metadata.deletionTimestamp && conditionOf(pod, 'Ready')?.status === 'True';
-function newReplicaSet(deployment, replicaSets) {
-    const revision = deployment.metadata.annotations?.[REVISION];
-    const uid = deployment.metadata.uid;
-    return replicaSets.find((rs) => ownedBy(rs, uid) && rs.metadata.annotations?.[REVISION] === revision);
+async function releaseLock(kube, namespace, holderId) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const current = await readLease(kube, namespace);
+        if (!current || current.spec?.holderIdentity !== holderId)
+            return false;
+        const freed = { ...current, spec: { ...current.spec, holderIdentity: '', renewTime: microTime(Date.now()) } };
+        if (await replace(kube, freed))
+            return true;
+    }
+    return false;
 }
-function newDeploymentPods(deployment, replicaSets, pods) {
-    const rs = newReplicaSet(deployment, replicaSets);
-    if (!rs)
-        return [];
-    return pods.filter((p) => ownedBy(p, rs.metadata.uid));
-}
-function newStatefulSetPods(sts, pods) {
-    const revision = sts.status?.updateRevision;
-    return pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] === revision);
-}
-const failed = (failures) => ({
-    state: 'failed',
-    message: `${failures[0].pod}: ${failures[0].reason}`,
-    failures,
+const pause = (ms, signal) => new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
 });
-function deploymentVerdict(d, replicaSets, pods, opts) {
-    const status = d.status ?? {};
-    const progressing = conditionOf(d, 'Progressing');
-    const replicaFailure = conditionOf(d, 'ReplicaFailure');
-    if ((status.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const failures = newDeploymentPods(d, replicaSets, pods).flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    if (replicaFailure?.status === 'True') {
-        return failed([
-            {
-                pod: `replicaset of ${d.metadata.name}`,
-                reason: replicaFailure.reason ?? 'ReplicaFailure',
-                message: replicaFailure.message ?? '',
-                hint: 'pods cannot be created: check quota, limit ranges and admission policies',
-            },
-        ]);
-    }
-    if (progressing?.reason === 'ProgressDeadlineExceeded') {
-        return failed([
-            {
-                pod: d.metadata.name,
-                reason: 'ProgressDeadlineExceeded',
-                message: progressing.message ?? '',
-                hint: 'the rollout made no progress within progressDeadlineSeconds',
-            },
-        ]);
-    }
-    const want = d.spec?.replicas ?? 1;
-    const updated = status.updatedReplicas ?? 0;
-    const total = status.replicas ?? 0;
-    const available = status.availableReplicas ?? 0;
-    if (updated < want)
-        return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
-    if (total > updated)
-        return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
-    if (available < updated)
-        return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
-    return { state: 'ready', message: `${available} of ${want} replicas available`, failures: [] };
+async function readLease(kube, namespace) {
+    const r = await kube.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json', '--ignore-not-found']);
+    return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
 }
-function statefulSetVerdict(s, pods, opts) {
-    const status = s.status ?? {};
-    if (s.spec?.updateStrategy?.type === 'OnDelete') {
-        return failed([
-            { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
-        ]);
-    }
-    if (!status.observedGeneration || status.observedGeneration < (s.metadata.generation ?? 0)) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const failures = newStatefulSetPods(s, pods).flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    const want = s.spec?.replicas ?? 1;
-    const ready = status.readyReplicas ?? 0;
-    if (ready < want)
-        return { state: 'progressing', message: `${ready} of ${want} pods ready`, failures: [] };
-    const partition = s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-    if (partition > 0) {
-        const updated = status.updatedReplicas ?? 0;
-        if (updated < want - partition)
-            return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
-        return { state: 'ready', message: `partitioned roll out complete: ${updated} new pods`, failures: [] };
-    }
-    if (status.updateRevision !== status.currentRevision) {
-        return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
-    }
-    return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
-}
-function newDaemonSetPods(ds, pods) {
-    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
-}
-function daemonSetVerdict(ds, pods, opts) {
-    const status = ds.status ?? {};
-    if ((status.observedGeneration ?? 0) < (ds.metadata.generation ?? 0)) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const mine = newDaemonSetPods(ds, pods);
-    const failures = mine.flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    const want = status.desiredNumberScheduled ?? 0;
-    if ((status.updatedNumberScheduled ?? 0) < want)
-        return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
-    if ((status.numberAvailable ?? 0) < want)
-        return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
-    return { state: 'ready', message: `${want} pods available`, failures: [] };
-}
-function unreadyAtDeadline(pods, now) {
-    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
-    return pods
-        .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
-        .flatMap((p) => {
-        const signals = podFailures(p, strict);
-        if (signals.length)
-            return signals;
-        const cond = conditionOf(p, 'Ready');
-        return [
-            {
-                pod: p.metadata.name,
-                reason: 'NotReady',
-                message: cond?.message ?? 'the pod never became Ready',
-                hint: 'the readiness probe never passed: see the Unhealthy events below',
-            },
-        ];
-    });
-}
-
-;// CONCATENATED MODULE: ./src/rollout/workloads.ts
-
-
-const workloadId = (w) => `${w.kind}/${w.name}`;
-const workloads_REVISION = 'deployment.kubernetes.io/revision';
-function controllerRevision(workload, history) {
-    const owned = history.filter((cr) => ownedBy(cr, workload.metadata.uid));
-    const current = workload.status?.updateRevision;
-    if (current)
-        return owned.find((cr) => cr.metadata.name === current)?.revision;
-    return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
-}
-const DEPLOYMENT = {
-    kind: 'Deployment',
-    reads: ['ReplicaSet', 'Pod'],
-    newPods: (d, r) => newDeploymentPods(d, r.replicaSets, r.pods),
-    verdict: (d, r, opts) => deploymentVerdict(d, r.replicaSets, r.pods, opts),
-    revision(d) {
-        const n = Number(d.metadata.annotations?.[workloads_REVISION]);
-        return Number.isFinite(n) && n > 0 ? n : undefined;
-    },
-    controllerRevisions: false,
-    unstickAfterUndo: false,
-};
-const STATEFUL_SET = {
-    kind: 'StatefulSet',
-    reads: ['Pod'],
-    newPods: (s, r) => newStatefulSetPods(s, r.pods),
-    verdict: (s, r, opts) => statefulSetVerdict(s, r.pods, opts),
-    revision: controllerRevision,
-    controllerRevisions: true,
-    unstickAfterUndo: true,
-};
-const DAEMON_SET = {
-    kind: 'DaemonSet',
-    reads: ['Pod'],
-    newPods: (ds, r) => newDaemonSetPods(ds, r.pods),
-    verdict: (ds, r, opts) => daemonSetVerdict(ds, r.pods, opts),
-    revision: controllerRevision,
-    controllerRevisions: true,
-    unstickAfterUndo: false,
-};
-const WORKLOADS = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET };
-const isWorkload = (kind) => kind in WORKLOADS;
-function workloadKind(kind) {
-    const k = WORKLOADS[kind];
-    if (!k)
-        throw new Error(`${kind} is not a workload kind with rollouts`);
-    return k;
-}
-function liveRevision(workload, history) {
-    if (workload.spec?.revisionHistoryLimit === 0)
+async function create(kube, lease) {
+    const r = await kube.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(lease), allowFailure: true });
+    if (r.code === 0)
+        return JSON.parse(r.stdout);
+    if (/AlreadyExists|already exists/.test(r.stderr))
         return undefined;
-    return workloadKind(workload.kind).revision(workload, history);
+    throw new Error(`creating the deploy lock failed: ${r.stderr.trim()}`);
+}
+async function replace(kube, lease) {
+    const r = await kube.run(['replace', '-f', '-', '-o', 'json'], { input: JSON.stringify(lease), allowFailure: true });
+    if (r.code === 0)
+        return JSON.parse(r.stdout);
+    if (/Conflict|the object has been modified|NotFound|not found/.test(r.stderr))
+        return undefined;
+    throw new Error(`updating the deploy lock failed: ${r.stderr.trim()}`);
+}
+
+;// CONCATENATED MODULE: ./src/state/record.ts
+
+const RECORD_NAME = 'medaudit-deploy-release';
+async function readRecord(kube, namespace) {
+    const r = await kube.run(['get', 'configmap', RECORD_NAME, '-n', namespace, '-o', 'json', '--ignore-not-found']);
+    if (!r.stdout.trim())
+        return undefined;
+    const text = JSON.parse(r.stdout).data?.record;
+    try {
+        return text ? JSON.parse(text) : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+async function writeRecord(kube, namespace, record, fieldManager) {
+    const cm = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: RECORD_NAME, namespace, labels: { 'app.kubernetes.io/managed-by': 'medaudit-deploy' } },
+        data: { state: record.state, run: record.run, record: JSON.stringify(record) },
+    };
+    await kube.run(['apply', '--server-side', `--field-manager=${fieldManager}-record`, '--force-conflicts', '-f', '-'], { input: JSON.stringify(cm) });
+}
+function beforeOf(record, live) {
+    if (record?.state !== 'in-progress')
+        return { before: live };
+    const recorded = new Map(record.before.map((s) => [workloadId(s), s]));
+    return { before: live.map((s) => recorded.get(workloadId(s)) ?? s), unfinished: record };
 }
 
 ;// CONCATENATED MODULE: ./src/manifests/permissions.ts
+
+
 
 
 function requiredPermissions(objects, namespaceExists) {
@@ -37783,6 +38445,12 @@ function requiredPermissions(objects, namespaceExists) {
         add('patch', resourceOf(o), isNamespaced(o.kind));
         add('create', resourceOf(o), isNamespaced(o.kind));
     }
+    add('get', `leases.coordination.k8s.io/${LOCK_NAME}`);
+    add('update', `leases.coordination.k8s.io/${LOCK_NAME}`);
+    add('create', 'leases.coordination.k8s.io');
+    add('get', `configmaps/${RECORD_NAME}`);
+    add('patch', `configmaps/${RECORD_NAME}`);
+    add('create', 'configmaps');
     for (const r of ['pods', 'events'])
         add('list', r);
     add('watch', 'pods');
@@ -37800,39 +38468,6 @@ function requiredPermissions(objects, namespaceExists) {
             add('delete', 'pods');
     }
     return out;
-}
-
-;// CONCATENATED MODULE: ./src/manifests/plan.ts
-
-const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
-const WAITS = {
-    namespace: false,
-    config: false,
-    data: true,
-    migrate: true,
-    app: true,
-    edge: false,
-};
-const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
-const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
-function phaseOf(o) {
-    if (o.kind === 'Namespace')
-        return 'namespace';
-    if (o.kind === 'StatefulSet')
-        return 'data';
-    if (runsMigrations(o))
-        return 'migrate';
-    if (APP_KINDS.includes(o.kind))
-        return 'app';
-    if (o.kind === 'Ingress')
-        return 'edge';
-    return 'config';
-}
-function planPhases(objects) {
-    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
-}
-function workloadsOf(phase) {
-    return phase.objects.filter((o) => isWorkload(o.kind));
 }
 
 ;// CONCATENATED MODULE: ./src/manifests/render.ts
@@ -38091,55 +38726,63 @@ function janitorDecision(namespace, labels, state, now) {
     return { namespace, pr, delete: false, reason: `PR #${pr} is open; expires ${Number.isFinite(expires) ? new Date(expires * 1000).toISOString() : 'never'}` };
 }
 
-;// CONCATENATED MODULE: ./src/report/summary.ts
-const cell = (v) => String(v ?? '—')
-    .replace(/\|/g, '\\|')
-    .replace(/\n/g, ' ');
-const HEADLINE = {
-    deployed: '✅ Deployed',
-    'rolled-back': '↩️ Rolled back',
-    failed: '❌ Failed',
-    'dry-run': '🔍 Dry run',
-};
-function explain(d) {
-    const where = `${d.workload} pod ${d.pod}${d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : ''}`;
-    return [
-        `${where}: ${d.reason}: ${d.message}`,
-        `  hint: ${d.hint}`,
-        ...(d.logs.length ? [`  last log lines${d.previousLogs ? ' (previous instance)' : ''}:`, ...d.logs.map((l) => `    ${l}`)] : []),
-        ...(d.events.length ? ['  recent warning events:', ...d.events.map((e) => `    ${e}`)] : []),
-    ];
-}
-function describeStep(s) {
-    if (s.action === 'undo')
-        return `${s.kind}/${s.name}: revision ${s.fromRevision ?? '?'} → ${s.toRevision}`;
-    return `${s.kind}/${s.name}: ${s.action === 'keep' ? 'unchanged' : 'left in place'} (${s.reason})`;
-}
-function summaryMarkdown(r) {
-    const lines = [`## ${HEADLINE[r.status]}${r.namespace ? ` — namespace \`${r.namespace}\`` : ''}`, ''];
-    if (r.image)
-        lines.push(`Image: \`${r.image}\`${r.tag ? ` (tag \`${r.tag}\`)` : ''}`, '');
-    if (r.url)
-        lines.push(`URL: ${r.url}`, '');
-    if (r.failureReason)
-        lines.push(`**Why:** ${cell(r.failureReason)}`, '');
-    if (r.detectionSeconds !== undefined)
-        lines.push(`Failure detected ${r.detectionSeconds.toFixed(1)} s after the first pod of the release started.`, '');
-    if (r.rows.length) {
-        lines.push('| workload | image | revision before | revision after | time | verdict |', '|---|---|---|---|---|---|');
-        for (const w of r.rows) {
-            lines.push(`| ${cell(w.workload)} | ${cell(w.image)} | ${cell(w.before)} | ${cell(w.after)} | ${w.seconds === undefined ? '—' : `${w.seconds.toFixed(1)} s`} | ${cell(w.verdict)} |`);
+;// CONCATENATED MODULE: ./src/health/http.ts
+async function checkHealth(url, expected, retries, log, pauseMs = 2000) {
+    let lastStatus;
+    let lastError;
+    for (let attempt = 1; attempt <= retries; attempt++) {
+        try {
+            const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+            await res.body?.cancel();
+            lastStatus = res.status;
+            lastError = undefined;
+            if (res.status === expected) {
+                log(`health check ${url}: ${res.status} (attempt ${attempt})`);
+                return { ok: true, attempts: attempt, lastStatus, url };
+            }
+            log(`health check ${url}: got ${res.status}, want ${expected} (attempt ${attempt} of ${retries})`);
         }
-        lines.push('');
+        catch (err) {
+            lastError = err.message;
+            log(`health check ${url}: ${lastError} (attempt ${attempt} of ${retries})`);
+        }
+        if (attempt < retries)
+            await new Promise((r) => setTimeout(r, pauseMs));
     }
-    if (r.diagnoses.length) {
-        lines.push('### What failed', '', '```', ...r.diagnoses.flatMap(explain), '```', '');
-    }
-    if (r.rollback.length) {
-        lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
-        lines.push('The database schema stays migrated: a rollback never runs down-migrations. Only pod templates have revisions: ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied.', '');
-    }
-    return lines.join('\n');
+    return { ok: false, attempts: retries, lastStatus, lastError, url };
+}
+
+;// CONCATENATED MODULE: ./src/manifests/plan.ts
+
+const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
+const WAITS = {
+    namespace: false,
+    config: false,
+    data: true,
+    migrate: true,
+    app: true,
+    edge: false,
+};
+const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
+const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
+function phaseOf(o) {
+    if (o.kind === 'Namespace')
+        return 'namespace';
+    if (o.kind === 'StatefulSet')
+        return 'data';
+    if (runsMigrations(o))
+        return 'migrate';
+    if (APP_KINDS.includes(o.kind))
+        return 'app';
+    if (o.kind === 'Ingress')
+        return 'edge';
+    return 'config';
+}
+function planPhases(objects) {
+    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
+}
+function workloadsOf(phase) {
+    return phase.objects.filter((o) => isWorkload(o.kind));
 }
 
 ;// CONCATENATED MODULE: ./src/rollout/diagnose.ts
@@ -38178,325 +38821,227 @@ async function diagnose(kube, namespace, failures, limit = 3) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/rollout/snapshot.ts
-
-
-const imagesOf = (o) => [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c) => `${c.name}=${c.image}`);
-async function snapshot(kube, namespace, workloads) {
-    const kinds = [...new Set(workloads.map((w) => w.kind))];
-    const live = new Map();
-    await Promise.all(kinds.map(async (kind) => {
-        const list = await kube.raw(collectionPath(kind, namespace));
-        for (const o of list.items)
-            live.set(workloadId({ kind, name: o.metadata.name }), { ...o, kind });
-    }));
-    const history = kinds.some((k) => workloadKind(k).controllerRevisions)
-        ? (await kube.raw(collectionPath('ControllerRevision', namespace))).items
-        : [];
-    return workloads.map((w) => {
-        const o = live.get(workloadId(w));
-        return { kind: w.kind, name: w.name, existed: !!o, revision: o ? liveRevision(o, history) : undefined, generation: o?.metadata.generation };
-    });
-}
-
-;// CONCATENATED MODULE: ./src/rollout/watch.ts
+;// CONCATENATED MODULE: ./src/release.ts
 
 
 
-class Cache {
-    byKind = new Map();
-    load(kind, items) {
-        this.byKind.set(kind, new Map(items.map((o) => [o.metadata.name, o])));
-    }
-    apply(kind, type, o) {
-        const byName = this.byKind.get(kind);
-        if (!byName)
-            return;
-        if (type === 'DELETED')
-            byName.delete(o.metadata.name);
-        else
-            byName.set(o.metadata.name, o);
-    }
-    get(w) {
-        return this.byKind.get(w.kind)?.get(w.name);
-    }
-    all(kind) {
-        return [...(this.byKind.get(kind)?.values() ?? [])];
-    }
-    related() {
-        return { pods: this.all('Pod'), replicaSets: this.all('ReplicaSet') };
-    }
+
+
+
+
+
+
+
+
+
+
+
+const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
+function failuresOf(outcome) {
+    return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
 }
-function podsOf(w, cache) {
-    const obj = cache.get(w);
-    return obj ? workloadKind(w.kind).newPods(obj, cache.related()) : [];
+function outcomeFailure(outcome, timeoutSeconds, prefix = '') {
+    const first = failuresOf(outcome)[0];
+    const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+    const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
+    return { reason: `${prefix}${reason}`, outcome };
 }
-function judge(w, cache, now) {
-    const obj = cache.get(w);
-    if (!obj)
-        return { state: 'progressing', message: 'not created yet', failures: [] };
-    return workloadKind(w.kind).verdict(obj, cache.related(), { ...DEFAULT_VERDICT_OPTIONS, now });
-}
-const judgeAll = (targets, cache, now) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, now)]));
-function judgeAtDeadline(w, cache, now) {
-    const v = judge(w, cache, now);
-    if (v.state !== 'progressing')
-        return v;
-    const unready = unreadyAtDeadline(podsOf(w, cache), now);
-    const failures = unready.length
-        ? unready
-        : [
-            {
-                pod: w.name,
-                reason: 'Timeout',
-                message: `still ${v.message} at the deadline`,
-                hint: 'raise timeout, or look at why the controller makes no progress',
-            },
-        ];
-    return { state: 'failed', message: `timed out: ${v.message}`, failures };
-}
-function health(w, cache) {
-    const out = new Map();
-    for (const p of podsOf(w, cache)) {
-        const statuses = p.status?.containerStatuses ?? [];
-        const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-        const exited = statuses.some((c) => !c.state?.running);
-        out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
+function workloadRows(workloads, before, pinned) {
+    const rows = new Map(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
+    for (const w of workloads) {
+        const mine = imagesOf(w)
+            .filter((i) => i.endsWith(`=${pinned}`))
+            .map((i) => i.split('=')[0]);
+        rows.get(workloadId({ kind: w.kind, name: w.metadata.name })).image = mine.join(', ') || 'unchanged';
     }
-    return out;
+    return rows;
 }
-function soakFailures(w, before, cache) {
-    const out = [];
-    for (const [pod, now] of health(w, cache)) {
-        const was = before.get(pod);
-        if (!was) {
-            before.set(pod, now);
-            continue;
-        }
-        if (now.restarts > was.restarts || (now.exited && !was.exited)) {
-            const message = now.restarts > was.restarts ? `restarted ${now.restarts - was.restarts} time(s) after it was Ready` : 'its container exited after it was Ready';
-            out.push({
-                pod,
-                reason: 'RestartedWhileSoaking',
-                message,
-                hint: 'the release crashes some time after start: read the log below',
-                previousLogs: now.restarts > was.restarts,
-            });
-        }
-        else if (was.ready && !now.ready) {
-            out.push({
-                pod,
-                reason: 'ReadinessLostWhileSoaking',
-                message: 'was Ready, then failed its readiness probe',
-                hint: 'the release degrades after start: see the Unhealthy events below',
-            });
-        }
-    }
-    return out;
+function recordOutcome(status, before, after, restored, previous) {
+    if (status === 'deployed')
+        return { state: 'deployed', lastGood: after };
+    const state = status === 'rolled-back' ? 'rolled-back' : status === 'cancelled' ? 'cancelled' : 'failed';
+    return { state, lastGood: restored ? before : previous };
 }
-function firstDoomedPod(targets, verdicts, cache) {
-    const created = targets
-        .filter((t) => verdicts.get(workloadId(t))?.state === 'failed')
-        .flatMap((t) => podsOf(t, cache).map((p) => Date.parse(p.metadata.creationTimestamp ?? '')))
-        .filter((at) => Number.isFinite(at));
-    return created.length ? Math.min(...created) : undefined;
-}
-const kindsFor = (targets) => [...new Set(targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]))];
-class RolloutWatch {
-    kube;
+class Release {
+    inputs;
+    tools;
     namespace;
-    targets;
-    opts;
-    cache = new Cache();
-    kinds;
-    loaded = new Set();
-    lastLine = new Map();
-    streams = [];
-    timers = new Set();
-    ticker;
-    finished = false;
-    soak;
-    resolve = () => undefined;
-    constructor(kube, namespace, targets, opts) {
-        this.kube = kube;
+    phases;
+    before;
+    rows;
+    base;
+    lock;
+    record;
+    deadline;
+    constructor(inputs, tools, namespace, phases, before, rows, base, lock, record) {
+        this.inputs = inputs;
+        this.tools = tools;
         this.namespace = namespace;
-        this.targets = targets;
-        this.opts = opts;
-        this.kinds = kindsFor(targets);
+        this.phases = phases;
+        this.before = before;
+        this.rows = rows;
+        this.base = base;
+        this.lock = lock;
+        this.record = record;
+        this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
     }
-    run() {
-        return new Promise((resolve) => {
-            this.resolve = resolve;
-            this.later(this.opts.timeoutMs, () => this.atDeadline());
-            this.ticker = setInterval(() => this.evaluate(), 1000);
-            for (const kind of this.kinds)
-                void this.open(kind);
-        });
-    }
-    later(ms, fn) {
-        const t = setTimeout(() => {
-            this.timers.delete(t);
-            fn();
-        }, ms);
-        this.timers.add(t);
-    }
-    finish(ok, verdicts, cause) {
-        if (this.finished)
-            return;
-        this.finished = true;
-        this.timers.forEach((t) => clearTimeout(t));
-        clearInterval(this.ticker);
-        this.streams.forEach((s) => s.stop());
-        this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
-    }
-    atDeadline() {
-        const now = Date.now();
-        this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, now)])), 'timeout');
-    }
-    logChanges(verdicts) {
-        for (const [id, v] of verdicts) {
-            const line = `${v.state === 'ready' ? 'ready' : v.state === 'failed' ? 'FAILED' : 'waiting'}: ${v.message}`;
-            if (this.lastLine.get(id) === line)
-                continue;
-            this.lastLine.set(id, line);
-            this.opts.log(`${id} ${line}`);
+    static async begin(inputs, tools, target, objects, base, holder, hooks = {}) {
+        const { kube, reporter } = tools;
+        const { namespace } = target;
+        const phases = planPhases(objects);
+        if (!target.namespaceExists) {
+            const ns = phases.find((p) => p.name === 'namespace')?.objects ?? [];
+            reporter.info(await applyServerSide(kube, namespace, ns, inputs.fieldManager));
         }
-    }
-    evaluate() {
-        if (this.finished || this.loaded.size < this.kinds.length)
-            return;
-        const verdicts = judgeAll(this.targets, this.cache, Date.now());
-        this.logChanges(verdicts);
-        if ([...verdicts.values()].some((v) => v.state === 'failed'))
-            return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
-        if (this.soak)
-            return this.checkSoak(this.soak, verdicts);
-        if (![...verdicts.values()].every((v) => v.state === 'ready'))
-            return;
-        if (!this.opts.soakMs)
-            return this.finish(true, verdicts);
-        this.startSoak(this.opts.soakMs);
-    }
-    startSoak(soakMs) {
-        this.soak = { baseline: new Map(this.targets.map((t) => [workloadId(t), health(t, this.cache)])) };
-        this.opts.log(`all ready; soaking for ${Math.round(soakMs / 1000)}s to catch restarts and readiness flaps`);
-        this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, Date.now())));
-    }
-    checkSoak(soak, verdicts) {
-        for (const t of this.targets) {
-            const failures = soakFailures(t, soak.baseline.get(workloadId(t)), this.cache);
-            if (!failures.length)
-                continue;
-            verdicts.set(workloadId(t), { state: 'failed', message: `${failures[0].pod}: ${failures[0].reason}`, failures });
-            return this.finish(false, verdicts, 'soak');
-        }
-    }
-    async open(kind) {
-        if (this.finished)
-            return;
-        const path = collectionPath(kind, this.namespace);
-        let list;
+        const lock = await reporter.group(`deploy lock of ${namespace}`, () => DeployLock.acquire(kube, namespace, holder, {
+            timeoutMs: inputs.lockTimeoutSeconds * 1000,
+            log: (l) => reporter.info(l),
+            warn: (l) => reporter.warning(l),
+            signal: tools.signal,
+        }));
         try {
-            list = await this.kube.raw(path);
+            const workloads = phases.flatMap(workloadsOf);
+            const live = await snapshot(kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+            const previous = await readRecord(kube, namespace);
+            const { before, unfinished } = beforeOf(previous, live);
+            if (unfinished) {
+                reporter.warning(`the release by ${unfinished.run}${unfinished.runUrl ? ` (${unfinished.runUrl})` : ''}, started ${unfinished.startedAt}, never finished: ` +
+                    'what it left live is not taken for the release before this one; a rollback returns to the release before it');
+            }
+            const record = {
+                state: 'in-progress',
+                run: holder.id,
+                runUrl: holder.url,
+                image: base.image,
+                startedAt: new Date().toISOString(),
+                before,
+                lastGood: previous?.lastGood,
+            };
+            await writeRecord(kube, namespace, record, inputs.fieldManager);
+            hooks.started?.({ namespace, before, holder });
+            return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
         }
         catch (err) {
-            this.opts.log(`listing ${kind}s failed: ${err.message.split('\n')[0]}; retrying`);
-            this.later(1000, () => void this.open(kind));
-            return;
-        }
-        if (this.finished)
-            return;
-        this.cache.load(kind, list.items);
-        this.loaded.add(kind);
-        const stream = this.kube.watch(`${path}?watch=1&resourceVersion=${list.metadata.resourceVersion}`, (e) => {
-            if (e.type === 'ERROR' || e.type === 'BOOKMARK')
-                return;
-            this.cache.apply(kind, e.type, e.object);
-            this.evaluate();
-        });
-        this.streams.push(stream);
-        void stream.done.then(() => {
-            if (!this.finished)
-                this.later(200, () => void this.open(kind));
-        });
-        this.evaluate();
-    }
-}
-const watchRollout = (kube, namespace, targets, opts) => new RolloutWatch(kube, namespace, targets, opts).run();
-
-;// CONCATENATED MODULE: ./src/rollout/rollback.ts
-
-
-
-
-
-
-function planRollback(before, after) {
-    const now = new Map(after.map((s) => [workloadId(s), s]));
-    return before.map((s) => {
-        const id = { kind: s.kind, name: s.name };
-        if (!s.existed)
-            return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
-        const live = now.get(workloadId(s));
-        const moved = live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
-        if (!moved)
-            return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
-        if (s.revision === undefined)
-            return { action: 'keep', ...id, reason: 'no revision history to return to (revisionHistoryLimit 0)' };
-        return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
-    });
-}
-async function undo(kube, namespace, step) {
-    await kube.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
-}
-async function unstickStatefulSet(kube, namespace, name) {
-    const generation = (await kube.json(['get', 'statefulset', name, '-n', namespace])).metadata.generation;
-    await kube.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${generation}`, '--timeout=60s']);
-    const sts = await kube.json(['get', 'statefulset', name, '-n', namespace]);
-    const pods = (await kube.raw(collectionPath('Pod', namespace))).items;
-    const restored = sts.status?.updateRevision;
-    const stuck = pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] !== restored && conditionOf(p, 'Ready')?.status !== 'True');
-    for (const p of stuck)
-        await kube.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
-    return stuck.map((p) => p.metadata.name);
-}
-async function runUndo(kube, namespace, step, reporter) {
-    try {
-        await undo(kube, namespace, step);
-        if (workloadKind(step.kind).unstickAfterUndo) {
-            const deleted = await unstickStatefulSet(kube, namespace, step.name);
-            if (deleted.length)
-                reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
+            await lock.release().catch(() => undefined);
+            throw err;
         }
     }
-    catch (err) {
-        step.error = err.message;
-        reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+    get cancelled() {
+        return this.tools.signal?.aborted ?? false;
     }
-}
-async function rollBack(kube, namespace, before, timeoutMs, reporter) {
-    const steps = planRollback(before, await snapshot(kube, namespace, before));
-    for (const step of steps) {
-        reporter.info(`rollback ${describeStep(step)}`);
-        if (step.action === 'undo')
-            await runUndo(kube, namespace, step, reporter);
+    async applyPhases() {
+        for (const phase of this.phases) {
+            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
+            if (failure)
+                return failure;
+        }
+        return undefined;
     }
-    const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
-    const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
-    if (!undone.length)
-        return { steps, healthy: allRestored };
-    const outcome = await watchRollout(kube, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
-    return { steps, healthy: outcome.ok && allRestored };
+    async apply(phase) {
+        const { kube, reporter } = this.tools;
+        if (this.cancelled)
+            return { reason: 'cancelled' };
+        try {
+            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+            });
+            return undefined;
+        }
+        catch (err) {
+            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
+        }
+    }
+    async watch(phase) {
+        const targets = refsOf(phase);
+        if (!phase.wait || !targets.length)
+            return undefined;
+        const { kube, reporter, signal } = this.tools;
+        const started = Date.now();
+        const timeoutMs = Math.max(1000, this.deadline - Date.now());
+        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal }));
+        for (const t of targets) {
+            const v = outcome.verdicts.get(workloadId(t));
+            const row = this.rows.get(workloadId(t));
+            row.seconds = (Date.now() - started) / 1000;
+            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
+        }
+        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
+    }
+    async checkHealth() {
+        const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
+        if (!url || this.cancelled)
+            return this.cancelled ? { reason: 'cancelled' } : undefined;
+        const { reporter } = this.tools;
+        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+        if (health.ok)
+            return undefined;
+        return {
+            reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
+        };
+    }
+    async soak() {
+        const seconds = this.inputs.soakSeconds;
+        if (seconds <= 0)
+            return undefined;
+        const { kube, reporter, signal } = this.tools;
+        const targets = this.phases.flatMap(refsOf);
+        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l), signal }));
+        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
+    }
+    async fail(failure) {
+        const { kube, reporter } = this.tools;
+        const cancelled = this.cancelled;
+        const reason = cancelled ? 'the run was cancelled' : failure.reason;
+        reporter.error(reason, cancelled ? 'release cancelled' : 'release failed');
+        const diagnoses = failure.outcome && !cancelled ? await diagnose(kube, this.namespace, failuresOf(failure.outcome)) : [];
+        for (const d of diagnoses)
+            reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
+        const detectionSeconds = failure.outcome?.firstDoomedPodAt ? (Date.now() - failure.outcome.firstDoomedPodAt) / 1000 : undefined;
+        const failed = { ...this.base, status: cancelled ? 'cancelled' : 'failed', failureReason: reason, diagnoses, detectionSeconds };
+        if (!this.inputs.rollback) {
+            reporter.warning('rollback is off: the failed release stays in place');
+            return this.finish(failed);
+        }
+        const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, {
+            timeoutMs: Math.max(60_000, this.inputs.timeoutSeconds * 1000),
+            fieldManager: this.inputs.fieldManager,
+            reporter,
+            wait: !cancelled,
+        }));
+        if (steps.every((s) => s.action === 'leave'))
+            reporter.warning('first install: nothing ran before, so the resources stay for debugging');
+        reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
+        const undone = steps.some((s) => s.action === 'undo' && !s.error);
+        const status = cancelled ? 'cancelled' : undone && healthy ? 'rolled-back' : 'failed';
+        return this.finish({
+            ...failed,
+            status,
+            rolledBack: undone,
+            failureReason: undone && !healthy && !cancelled ? `${reason}; the restored release is not healthy` : reason,
+            rollback: steps,
+        }, undone && healthy);
+    }
+    async finish(result, restored = false) {
+        const { kube, reporter } = this.tools;
+        try {
+            const now = await snapshot(kube, this.namespace, this.before).catch(() => undefined);
+            const after = new Map((now ?? []).map((s) => [workloadId(s), s.revision]));
+            const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
+            if (result.status === 'deployed')
+                for (const row of rows)
+                    if (row.verdict === 'not reached')
+                        row.verdict = 'ready';
+            const outcome = recordOutcome(result.status, this.before, now ?? this.before, restored, this.record.lastGood);
+            await bestEffort(reporter, 'writing the release record', () => writeRecord(kube, this.namespace, { ...this.record, ...outcome, finishedAt: new Date().toISOString() }, this.inputs.fieldManager));
+            return { ...result, rows };
+        }
+        finally {
+            await bestEffort(reporter, 'releasing the deploy lock', () => this.lock.release());
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
-
-
-
-
-
-
-
 
 
 
@@ -38609,144 +39154,6 @@ async function dryRun({ kube, reporter }, target, objects, fieldManager) {
     const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
     await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
-const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
-function failuresOf(outcome) {
-    return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
-}
-function outcomeFailure(outcome, timeoutSeconds, prefix = '') {
-    const first = failuresOf(outcome)[0];
-    const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
-    const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
-    return { reason: `${prefix}${reason}`, outcome };
-}
-function workloadRows(workloads, before, pinned) {
-    const rows = new Map(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
-    for (const w of workloads) {
-        const mine = imagesOf(w)
-            .filter((i) => i.endsWith(`=${pinned}`))
-            .map((i) => i.split('=')[0]);
-        rows.get(workloadId({ kind: w.kind, name: w.metadata.name })).image = mine.join(', ') || 'unchanged';
-    }
-    return rows;
-}
-class Release {
-    inputs;
-    tools;
-    namespace;
-    phases;
-    before;
-    rows;
-    base;
-    deadline;
-    constructor(inputs, tools, namespace, phases, before, rows, base) {
-        this.inputs = inputs;
-        this.tools = tools;
-        this.namespace = namespace;
-        this.phases = phases;
-        this.before = before;
-        this.rows = rows;
-        this.base = base;
-        this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
-    }
-    static async begin(inputs, tools, namespace, objects, base) {
-        const phases = planPhases(objects);
-        const workloads = phases.flatMap(workloadsOf);
-        const before = await snapshot(tools.kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
-        return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base);
-    }
-    async applyPhases() {
-        for (const phase of this.phases) {
-            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
-            if (failure)
-                return failure;
-        }
-        return undefined;
-    }
-    async apply(phase) {
-        const { kube, reporter } = this.tools;
-        try {
-            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
-            });
-            return undefined;
-        }
-        catch (err) {
-            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
-        }
-    }
-    async watch(phase) {
-        const targets = refsOf(phase);
-        if (!phase.wait || !targets.length)
-            return undefined;
-        const { kube, reporter } = this.tools;
-        const started = Date.now();
-        const timeoutMs = Math.max(1000, this.deadline - Date.now());
-        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l) }));
-        for (const t of targets) {
-            const v = outcome.verdicts.get(workloadId(t));
-            const row = this.rows.get(workloadId(t));
-            row.seconds = (Date.now() - started) / 1000;
-            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
-        }
-        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
-    }
-    async checkHealth() {
-        const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
-        if (!url)
-            return undefined;
-        const { reporter } = this.tools;
-        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
-        if (health.ok)
-            return undefined;
-        return {
-            reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
-        };
-    }
-    async soak() {
-        const seconds = this.inputs.soakSeconds;
-        if (seconds <= 0)
-            return undefined;
-        const { kube, reporter } = this.tools;
-        const targets = this.phases.flatMap(refsOf);
-        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l) }));
-        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
-    }
-    async fail({ reason, outcome }) {
-        const { kube, reporter } = this.tools;
-        reporter.error(reason, 'release failed');
-        const diagnoses = outcome ? await diagnose(kube, this.namespace, failuresOf(outcome)) : [];
-        for (const d of diagnoses)
-            reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
-        const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
-        const failed = { ...this.base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds };
-        if (!this.inputs.rollback) {
-            reporter.warning('rollback is off: the failed release stays in place');
-            return this.finish(failed);
-        }
-        const budgetMs = Math.max(60_000, this.inputs.timeoutSeconds * 1000);
-        const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, budgetMs, reporter));
-        if (steps.every((s) => s.action === 'leave'))
-            reporter.warning('first install: nothing ran before, so the resources stay for debugging');
-        reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-        const undone = steps.some((s) => s.action === 'undo' && !s.error);
-        return this.finish({
-            ...failed,
-            status: undone && healthy ? 'rolled-back' : 'failed',
-            rolledBack: undone,
-            failureReason: undone && !healthy ? `${reason}; the restored release is not healthy` : reason,
-            rollback: steps,
-        });
-    }
-    async finish(result) {
-        const after = new Map((await snapshot(this.tools.kube, this.namespace, this.before)).map((s) => [workloadId(s), s.revision]));
-        const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
-        if (result.status === 'deployed')
-            for (const row of rows)
-                if (row.verdict === 'not reached')
-                    row.verdict = 'ready';
-        return { ...result, rows };
-    }
-}
 async function deploy(inputs, ctx, tools, hooks = {}) {
     const { reporter } = tools;
     const target = await reporter.group('validate', () => validate(inputs, ctx, tools));
@@ -38771,7 +39178,9 @@ async function deploy(inputs, ctx, tools, hooks = {}) {
         await dryRun(tools, target, objects, inputs.fieldManager);
         return { ...base, status: 'dry-run' };
     }
-    const release = await Release.begin(inputs, tools, target.namespace, objects, base);
+    if (tools.signal?.aborted)
+        throw new UserError('cancelled before anything was applied');
+    const release = await Release.begin(inputs, tools, target, objects, base, ctx.holder, hooks);
     const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
     return failure ? release.fail(failure) : release.finish(base);
 }
@@ -43844,6 +44253,7 @@ const STATUS_WORDS = {
     deployed: '✅ deployed',
     'rolled-back': '↩️ failed and rolled back to the previous release',
     failed: '❌ failed',
+    cancelled: '⏹️ cancelled; the previous release restored',
     'dry-run': '🔍 dry run',
 };
 function commentBody(pr, sha, r) {
@@ -43943,6 +44353,7 @@ function revisionsJson(r) {
 
 
 
+
 function actionRoot(from = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url))) {
     let dir = from;
     while (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, 'action.yml'))) {
@@ -43982,76 +44393,144 @@ async function destroyCommand(inputs, { kube, gh, reporter }) {
     if (!namespace)
         throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
     const existed = await destroy(kube, namespace, inputs.preview, gh, reporter);
-    await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`));
     return { outputs: plainOutputs('destroyed'), ok: true };
 }
 async function janitorCommand({ kube, gh, reporter }) {
     const decisions = await janitor(kube, gh, reporter);
     const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
-    await reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n'));
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n')));
     return { outputs: plainOutputs('cleaned'), ok: true };
 }
-async function deployCommand(inputs, ctx, edges) {
+async function deployCommand(inputs, ctx, edges, hooks) {
     const { gh, reporter } = edges;
     const sha = ctx.headSha ?? ctx.sha ?? '';
     const pr = inputs.preview;
     let deploymentId;
     const validated = async () => {
         if (gh && pr !== undefined && !inputs.dryRun)
-            deploymentId = await announce(gh, pr, sha, reporter);
+            deploymentId = await bestEffort(reporter, 'announcing the preview on the PR', () => announce(gh, pr, sha, reporter));
+    };
+    const started = (state) => hooks.remember?.('release', JSON.stringify(state));
+    const tell = async (r) => {
+        if (gh && deploymentId !== undefined)
+            await bestEffort(reporter, 'reporting to the PR', () => conclude(gh, pr, sha, deploymentId, r));
     };
     let result;
     try {
-        result = await deploy(inputs, ctx, edges, { validated });
+        result = await deploy(inputs, ctx, edges, { validated, started });
     }
     catch (err) {
-        if (gh && deploymentId !== undefined) {
-            await conclude(gh, pr, sha, deploymentId, {
-                status: 'failed',
-                rolledBack: false,
-                failureReason: err.message,
-                rows: [],
-                diagnoses: [],
-                rollback: [],
-            });
-        }
+        await tell({ status: 'failed', rolledBack: false, failureReason: err.message, rows: [], diagnoses: [], rollback: [] });
         throw err;
     }
-    if (gh && deploymentId !== undefined)
-        await conclude(gh, pr, sha, deploymentId, result);
-    await reporter.summary(summaryMarkdown(result));
+    await tell(result);
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(summaryMarkdown(result)));
     const ok = result.status === 'deployed' || result.status === 'dry-run';
     return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
 }
-async function runCommand(inputs, ctx, reporter) {
-    for (const secret of [inputs.registryPassword, inputs.githubToken])
+async function kubectlFor(inputs, kubeconfig, reporter, signal) {
+    const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
+    const kube = new Kubectl(binary, { kubeconfig, onRetry: (l) => reporter.info(l) });
+    signal?.addEventListener('abort', () => kube.stopAll(), { once: true });
+    return kube;
+}
+function maskSecrets(inputs, reporter) {
+    for (const secret of [inputs.registryPassword, inputs.githubToken, inputs.kubeconfig])
         if (secret)
             reporter.setSecret(secret);
+    if (inputs.kubeconfig)
+        secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
+}
+async function runCommand(inputs, ctx, reporter, hooks = {}) {
+    maskSecrets(inputs, reporter);
     let kubeconfig;
+    let dockerConfig;
     try {
         if (inputs.kubeconfig) {
-            reporter.setSecret(inputs.kubeconfig);
-            secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
             kubeconfig = writeKubeconfig(inputs.kubeconfig);
+            hooks.remember?.('kubeconfig-dir', external_node_path_default().dirname(kubeconfig.path));
         }
-        const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
-        const edges = { kube: new Kubectl(binary, kubeconfig?.path), docker: docker, gh: inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined, reporter };
+        if (inputs.registryPassword && inputs.build && !inputs.dryRun) {
+            dockerConfig = privateDockerConfig();
+            hooks.remember?.('docker-config-dir', dockerConfig.dir);
+        }
+        const kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
+        const gh = inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined;
+        const edges = { kube, docker: dockerCli(dockerConfig?.dir), gh, reporter, signal: hooks.signal };
         if (inputs.command === 'destroy')
             return await destroyCommand(inputs, edges);
         if (inputs.command === 'janitor')
             return await janitorCommand(edges);
-        return await deployCommand(inputs, ctx, edges);
+        return await deployCommand(inputs, ctx, edges, hooks);
     }
     catch (err) {
         const message = err.message;
-        reporter.error(message, 'medaudit-deploy');
-        await reporter.summary(`## ❌ Failed\n\n${message}\n`);
-        return { outputs: failedOutputs(message, inputs.tag), ok: false, message };
+        const cancelled = hooks.signal?.aborted ?? false;
+        reporter.error(message, cancelled ? 'cancelled' : 'medaudit-deploy');
+        await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## ${cancelled ? '⏹️ Cancelled' : '❌ Failed'}\n\n${message}\n`));
+        return { outputs: plainOutputs(cancelled ? 'cancelled' : 'failed', message, inputs.tag), ok: false, message };
+    }
+    finally {
+        kubeconfig?.remove();
+        dockerConfig?.remove();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/post.ts
+
+
+
+
+
+
+
+
+async function post(inputs, saved, reporter) {
+    for (const dir of [saved.kubeconfigDir, saved.dockerConfigDir])
+        if (dir)
+            (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true });
+    if (saved.finished === 'true' || !saved.release)
+        return;
+    const { namespace, before, holder } = JSON.parse(saved.release);
+    reporter.warning(`the deploy step did not finish (cancelled or killed): restoring in ${namespace} the release that ran before it`);
+    maskSecrets(inputs, reporter);
+    const kubeconfig = inputs.kubeconfig ? writeKubeconfig(inputs.kubeconfig) : undefined;
+    try {
+        const kube = await kubectlFor(inputs, kubeconfig?.path, reporter);
+        const opts = { timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000), fieldManager: inputs.fieldManager, reporter, wait: true };
+        const { steps, healthy } = inputs.rollback ? await rollBack(kube, namespace, before, opts) : { steps: [], healthy: false };
+        const record = await readRecord(kube, namespace);
+        if (record?.state === 'in-progress' && record.run === holder.id) {
+            const lastGood = healthy && steps.length ? before : record.lastGood;
+            await bestEffort(reporter, 'writing the release record', () => writeRecord(kube, namespace, { ...record, state: 'cancelled', finishedAt: new Date().toISOString(), lastGood }, inputs.fieldManager));
+        }
+        if (await releaseLock(kube, namespace, holder.id))
+            reporter.info(`deploy lock of ${namespace} released`);
+        const lines = ['## ⏹️ Cancelled — the previous release restored', '', ...steps.map((s) => `- ${describeStep(s)}`), ''];
+        if (!healthy && steps.some((s) => s.action === 'undo'))
+            lines.push('**The restored release is not healthy yet.**', '');
+        await bestEffort(reporter, 'writing the job summary', () => reporter.summary(lines.join('\n')));
     }
     finally {
         kubeconfig?.remove();
     }
 }
+
+;// CONCATENATED MODULE: ./src/report/github.ts
+
+const githubReporter = {
+    info: (line) => info(line),
+    warning: (line) => warning(line),
+    error: (line, title) => error(line, title ? { title } : {}),
+    group: (name, fn) => group(name, fn),
+    async summary(markdown) {
+        if (!process.env.GITHUB_STEP_SUMMARY)
+            return;
+        await summary.addRaw(markdown, true).write();
+    },
+    setSecret: (value) => core_setSecret(value),
+};
 
 ;// CONCATENATED MODULE: ./src/main.ts
 
@@ -44060,10 +44539,48 @@ async function runCommand(inputs, ctx, reporter) {
 
 
 
+
+
+const STATE = { post: 'isPost', release: 'release', finished: 'finished', kubeconfigDir: 'kubeconfig-dir', dockerConfigDir: 'docker-config-dir' };
+function readInputs() {
+    return parseInputs((name) => getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(getInput('preview') !== '') });
+}
+function cancellation() {
+    const cancel = new AbortController();
+    const onSignal = (signal) => {
+        if (cancel.signal.aborted)
+            return;
+        warning(`${signal}: the run is being cancelled; restoring the release that ran before`);
+        cancel.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return cancel.signal;
+}
+function runContext() {
+    const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const repository = process.env.GITHUB_REPOSITORY;
+    const runId = process.env.GITHUB_RUN_ID;
+    const runUrl = repository && runId ? `${server}/${repository}/actions/runs/${runId}` : undefined;
+    return {
+        cwd: process.env.GITHUB_WORKSPACE ?? process.cwd(),
+        sha: process.env.GITHUB_SHA,
+        runId,
+        repositoryUrl: repository ? `${server}/${repository}` : undefined,
+        repository,
+        headSha: pullRequestHead(),
+        holder: {
+            id: `${repository ?? 'workflow'} run ${runId ?? '?'} attempt ${process.env.GITHUB_RUN_ATTEMPT ?? '1'} job ${process.env.GITHUB_JOB ?? '?'} on ${external_node_os_default().hostname()} pid ${process.pid}`,
+            url: runUrl,
+        },
+    };
+}
 async function main() {
+    saveState(STATE.post, 'true');
+    const signal = cancellation();
     let inputs;
     try {
-        inputs = parseInputs((name) => getInput(name), { sha: process.env.GITHUB_SHA, defaultManifests: defaultManifests(getInput('preview') !== '') });
+        inputs = readInputs();
     }
     catch (err) {
         const message = err instanceof InputError ? err.message : String(err);
@@ -44072,19 +44589,33 @@ async function main() {
         setFailed(message);
         return;
     }
-    const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
-    const { outputs, ok, message } = await runCommand(inputs, {
-        cwd: process.env.GITHUB_WORKSPACE ?? process.cwd(),
-        sha: process.env.GITHUB_SHA,
-        runId: process.env.GITHUB_RUN_ID,
-        repositoryUrl: process.env.GITHUB_REPOSITORY ? `${server}/${process.env.GITHUB_REPOSITORY}` : undefined,
-        repository: process.env.GITHUB_REPOSITORY,
-        headSha: pullRequestHead(),
-    }, githubReporter);
+    const { outputs, ok, message } = await runCommand(inputs, runContext(), githubReporter, { signal, remember: (key, value) => saveState(key, value) });
     for (const [k, v] of Object.entries(outputs))
         setOutput(k, v);
+    saveState(STATE.finished, 'true');
     if (!ok)
         setFailed(message ?? 'failed');
+}
+async function postStep() {
+    let inputs;
+    try {
+        inputs = readInputs();
+    }
+    catch {
+        return;
+    }
+    const saved = {
+        release: getState(STATE.release) || undefined,
+        finished: getState(STATE.finished) || undefined,
+        kubeconfigDir: getState(STATE.kubeconfigDir) || undefined,
+        dockerConfigDir: getState(STATE.dockerConfigDir) || undefined,
+    };
+    try {
+        await post(inputs, saved, githubReporter);
+    }
+    catch (err) {
+        setFailed(`restoring the release after a cancelled run failed: ${err.message}`);
+    }
 }
 function pullRequestHead() {
     const path = process.env.GITHUB_EVENT_PATH;
@@ -44097,5 +44628,5 @@ function pullRequestHead() {
         return undefined;
     }
 }
-void main();
+void (getState(STATE.post) === 'true' ? postStep() : main());
 

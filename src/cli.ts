@@ -2,10 +2,24 @@
 // The same pipeline for people at a terminal:
 //   medaudit-deploy deploy --image 127.0.0.1:5000/medaudit-backend --manifests k8s [--flag value]...
 // Every action input is a flag of the same name; a boolean flag alone means true.
+import os from 'node:os';
 import { parseArgs, usage } from './cli/args.js';
 import { parseInputs } from './inputs.js';
 import { consoleReporter } from './report/reporter.js';
 import { defaultManifests, runCommand } from './run.js';
+
+/** Ctrl-C stops the release and restores what ran before (a second one kills). */
+function cancellation(): AbortSignal {
+  const cancel = new AbortController();
+  const onSignal = () => {
+    if (cancel.signal.aborted) process.exit(130);
+    console.error('interrupted: restoring the release that ran before (interrupt again to stop at once)');
+    cancel.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return cancel.signal;
+}
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -21,7 +35,8 @@ async function main(argv: string[]): Promise<number> {
       sha: process.env.GITHUB_SHA,
       defaultManifests: defaultManifests(!!values.preview),
     });
-    const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA }, reporter);
+    const holder = { id: `${os.userInfo().username}@${os.hostname()} pid ${process.pid}` };
+    const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA, holder }, reporter, { signal: cancellation() });
     for (const [k, v] of Object.entries(outputs)) console.log(`${k}=${v}`);
     return ok ? 0 : 1;
   } catch (err) {

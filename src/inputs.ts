@@ -22,6 +22,7 @@ export type Inputs = {
   kubeconfig?: string;
   kubectlVersion?: string;
   timeoutSeconds: number;
+  lockTimeoutSeconds: number;
   healthCheckUrl?: string;
   healthCheckStatus: number;
   healthCheckRetries: number;
@@ -230,6 +231,7 @@ export function parseInputs(get: Get, ctx: { sha?: string; defaultManifests: str
     kubeconfig: optional(get, 'kubeconfig'),
     kubectlVersion: parseKubectlVersion(get),
     timeoutSeconds: parseDurationInput(get, 'timeout', 300, 1, MAX_TIMEOUT_SECONDS),
+    lockTimeoutSeconds: parseDurationInput(get, 'lock-timeout', 600, 0, MAX_TIMEOUT_SECONDS),
     healthCheckUrl: parseHealthCheckUrl(get),
     healthCheckStatus: parseInteger(get, 'health-check-status', 200, 100, 599),
     healthCheckRetries: parseInteger(get, 'health-check-retries', 5, 1, 100),

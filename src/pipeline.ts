@@ -3,32 +3,25 @@
 // revision that ran before (what has no revisions — config, services, the schema — stays as applied).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { InputError, ManifestError } from './errors.js';
-import { checkHealth } from './health/http.js';
+import { InputError, ManifestError, UserError } from './errors.js';
 import type { Docker } from './image/build.js';
 import { formatImageReference, parseImageReference } from './image/reference.js';
 import { dockerfilePath, releaseImage, type ReleaseImage } from './image/release.js';
 import type { Inputs } from './inputs.js';
 import { checkKubeconfig, clusterVersion, missingPermissions } from './kube/access.js';
-import { applyServerSide, diffServerSide, dryRunServerSide, namespaceExists } from './kube/apply.js';
+import { diffServerSide, dryRunServerSide, namespaceExists } from './kube/apply.js';
 import { KubectlError, type KubeClient } from './kube/client.js';
 import { objectId, type KubeObject } from './kube/objects.js';
 import { ingressUrl, type SourcedObject } from './manifests/objects.js';
 import { requiredPermissions } from './manifests/permissions.js';
-import { planPhases, workloadsOf, type Phase } from './manifests/plan.js';
 import { loadManifests, stripSource } from './manifests/render.js';
 import { annotateWorkloads, omitHpaScaledReplicas, setNamespace, substituteImage } from './manifests/substitute.js';
 import { manifestNamespace, validateObjects } from './manifests/validate.js';
 import { previewHost, previewLabels, previewNamespace, previewObjects, PREVIEW_TTL_SECONDS } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
-import { explain } from './report/summary.js';
-import type { ReleaseResult, WorkloadRow } from './result.js';
-import { diagnose } from './rollout/diagnose.js';
-import { rollBack } from './rollout/rollback.js';
-import { imagesOf, snapshot, type Snapshot } from './rollout/snapshot.js';
-import type { PodFailure } from './rollout/verdict.js';
-import { watchRollout, type Outcome } from './rollout/watch.js';
-import { workloadId, type WorkloadRef } from './rollout/workloads.js';
+import { Release, type ReleaseHooks } from './release.js';
+import type { ReleaseResult } from './result.js';
+import type { Holder } from './state/lock.js';
 
 export type RunContext = {
   cwd: string;
@@ -37,10 +30,12 @@ export type RunContext = {
   repository?: string;
   runId?: string;
   repositoryUrl?: string;
+  /** Who holds the deploy lock while this run lives: the workflow run, or this terminal. */
+  holder: Holder;
 };
 
-export type Tools = { kube: KubeClient; docker: Docker; reporter: Reporter };
-export type Hooks = { validated?: () => Promise<void> };
+export type Tools = { kube: KubeClient; docker: Docker; reporter: Reporter; signal?: AbortSignal };
+export type Hooks = ReleaseHooks & { validated?: () => Promise<void> };
 
 /** What the manifests deploy, and where. */
 type Target = { objects: SourcedObject[]; namespace: string };
@@ -157,162 +152,6 @@ async function dryRun({ kube, reporter }: Tools, target: CheckedTarget, objects:
   await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
 
-// ---- 3. apply, watch, verify; on failure explain and restore ----
-
-type Failure = { reason: string; outcome?: Outcome };
-
-const refsOf = (phase: Phase): WorkloadRef[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
-
-function failuresOf(outcome: Outcome): { workload: string; failure: PodFailure }[] {
-  return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
-}
-
-function outcomeFailure(outcome: Outcome, timeoutSeconds: number, prefix = ''): Failure {
-  const first = failuresOf(outcome)[0];
-  const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
-  const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
-  return { reason: `${prefix}${reason}`, outcome };
-}
-
-/** One row per workload for the summary, with the revision it ran before. */
-function workloadRows(workloads: KubeObject[], before: Snapshot[], pinned: string): Map<string, WorkloadRow> {
-  const rows = new Map<string, WorkloadRow>(
-    before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]),
-  );
-  for (const w of workloads) {
-    const mine = imagesOf(w)
-      .filter((i) => i.endsWith(`=${pinned}`))
-      .map((i) => i.split('=')[0]);
-    rows.get(workloadId({ kind: w.kind, name: w.metadata.name }))!.image = mine.join(', ') || 'unchanged';
-  }
-  return rows;
-}
-
-/** A release in progress: what ran before, the phases, the rollout budget, and the summary rows. */
-class Release {
-  private readonly deadline: number;
-
-  private constructor(
-    private readonly inputs: Inputs,
-    private readonly tools: Tools,
-    private readonly namespace: string,
-    private readonly phases: Phase[],
-    private readonly before: Snapshot[],
-    private readonly rows: Map<string, WorkloadRow>,
-    private readonly base: ReleaseResult,
-  ) {
-    // The rollout budget starts now: building and validating do not use it up.
-    this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
-  }
-
-  /** Records the live revision of every workload about to change, before anything is applied. */
-  static async begin(inputs: Inputs, tools: Tools, namespace: string, objects: KubeObject[], base: ReleaseResult): Promise<Release> {
-    const phases = planPhases(objects);
-    const workloads = phases.flatMap(workloadsOf);
-    const before = await snapshot(
-      tools.kube,
-      namespace,
-      workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })),
-    );
-    return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base);
-  }
-
-  /** Each phase applied, then its workloads watched until Ready, before the next one starts. */
-  async applyPhases(): Promise<Failure | undefined> {
-    for (const phase of this.phases) {
-      const failure = (await this.apply(phase)) ?? (await this.watch(phase));
-      if (failure) return failure;
-    }
-    return undefined;
-  }
-
-  private async apply(phase: Phase): Promise<Failure | undefined> {
-    const { kube, reporter } = this.tools;
-    try {
-      await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-        reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
-      });
-      return undefined;
-    } catch (err) {
-      // Earlier phases are in: a rejected apply is a failed release like any other.
-      return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : (err as Error).message}` };
-    }
-  }
-
-  private async watch(phase: Phase): Promise<Failure | undefined> {
-    const targets = refsOf(phase);
-    if (!phase.wait || !targets.length) return undefined;
-    const { kube, reporter } = this.tools;
-    const started = Date.now();
-    const timeoutMs = Math.max(1000, this.deadline - Date.now());
-    const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l) }));
-    for (const t of targets) {
-      const v = outcome.verdicts.get(workloadId(t));
-      const row = this.rows.get(workloadId(t))!;
-      row.seconds = (Date.now() - started) / 1000;
-      row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
-    }
-    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
-  }
-
-  async checkHealth(): Promise<Failure | undefined> {
-    const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
-    if (!url) return undefined;
-    const { reporter } = this.tools;
-    const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
-    if (health.ok) return undefined;
-    return {
-      reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
-    };
-  }
-
-  /** After Ready, keeps watching for restarts and readiness flaps. */
-  async soak(): Promise<Failure | undefined> {
-    const seconds = this.inputs.soakSeconds;
-    if (seconds <= 0) return undefined;
-    const { kube, reporter } = this.tools;
-    const targets = this.phases.flatMap(refsOf);
-    const outcome = await reporter.group(`soak ${seconds}s`, () =>
-      watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l) }),
-    );
-    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
-  }
-
-  /** Explains the failure, then returns every workload that moved to its recorded revision. */
-  async fail({ reason, outcome }: Failure): Promise<ReleaseResult> {
-    const { kube, reporter } = this.tools;
-    reporter.error(reason, 'release failed');
-    const diagnoses = outcome ? await diagnose(kube, this.namespace, failuresOf(outcome)) : [];
-    for (const d of diagnoses) reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
-    const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
-    const failed: ReleaseResult = { ...this.base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds };
-    if (!this.inputs.rollback) {
-      reporter.warning('rollback is off: the failed release stays in place');
-      return this.finish(failed);
-    }
-    const budgetMs = Math.max(60_000, this.inputs.timeoutSeconds * 1000);
-    const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, budgetMs, reporter));
-    if (steps.every((s) => s.action === 'leave')) reporter.warning('first install: nothing ran before, so the resources stay for debugging');
-    reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-    const undone = steps.some((s) => s.action === 'undo' && !s.error);
-    return this.finish({
-      ...failed,
-      status: undone && healthy ? 'rolled-back' : 'failed',
-      rolledBack: undone,
-      failureReason: undone && !healthy ? `${reason}; the restored release is not healthy` : reason,
-      rollback: steps,
-    });
-  }
-
-  /** The result, with every workload's revision as it is now. */
-  async finish(result: ReleaseResult): Promise<ReleaseResult> {
-    const after = new Map((await snapshot(this.tools.kube, this.namespace, this.before)).map((s) => [workloadId(s), s.revision]));
-    const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
-    if (result.status === 'deployed') for (const row of rows) if (row.verdict === 'not reached') row.verdict = 'ready';
-    return { ...result, rows };
-  }
-}
-
 // ---- the pipeline ----
 
 export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hooks: Hooks = {}): Promise<ReleaseResult> {
@@ -347,7 +186,8 @@ export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hook
     await dryRun(tools, target, objects, inputs.fieldManager);
     return { ...base, status: 'dry-run' };
   }
-  const release = await Release.begin(inputs, tools, target.namespace, objects, base);
+  if (tools.signal?.aborted) throw new UserError('cancelled before anything was applied');
+  const release = await Release.begin(inputs, tools, target, objects, base, ctx.holder, hooks);
   const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
   return failure ? release.fail(failure) : release.finish(base);
 }

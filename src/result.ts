@@ -3,7 +3,7 @@
 import type { Diagnosis } from './rollout/diagnose.js';
 import type { RollbackStep } from './rollout/rollback.js';
 
-export type Status = 'deployed' | 'rolled-back' | 'failed' | 'dry-run';
+export type Status = 'deployed' | 'rolled-back' | 'failed' | 'cancelled' | 'dry-run';
 
 export type WorkloadRow = {
   workload: string;

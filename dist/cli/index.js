@@ -32756,6 +32756,9 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /************************************************************************/
 var __webpack_exports__ = {};
 
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
 ;// CONCATENATED MODULE: ./src/errors.ts
 class UserError extends Error {
     constructor(message) {
@@ -32797,6 +32800,7 @@ const FLAGS = [
     ['kubeconfig', 'kubeconfig content; default: KUBECONFIG or ~/.kube/config'],
     ['kubectl-version', 'install and verify this kubectl'],
     ['timeout', 'rollout budget, e.g. 5m'],
+    ['lock-timeout', 'wait this long for another deploy into the namespace (default 10m)'],
     ['health-check-url', ''],
     ['health-check-status', 'default 200'],
     ['health-check-retries', 'default 5'],
@@ -33258,6 +33262,7 @@ function parseInputs(get, ctx) {
         kubeconfig: optional(get, 'kubeconfig'),
         kubectlVersion: parseKubectlVersion(get),
         timeoutSeconds: parseDurationInput(get, 'timeout', 300, 1, MAX_TIMEOUT_SECONDS),
+        lockTimeoutSeconds: parseDurationInput(get, 'lock-timeout', 600, 0, MAX_TIMEOUT_SECONDS),
         healthCheckUrl: parseHealthCheckUrl(get),
         healthCheckStatus: parseInteger(get, 'health-check-status', 200, 100, 599),
         healthCheckRetries: parseInteger(get, 'health-check-retries', 5, 1, 100),
@@ -33285,6 +33290,15 @@ const consoleReporter = (write = (s) => process.stdout.write(s)) => ({
     },
     setSecret: () => undefined,
 });
+async function bestEffort(reporter, what, fn) {
+    try {
+        return await fn();
+    }
+    catch (err) {
+        reporter.warning(`${what} failed: ${err.message.split('\n')[0]}; the release's result is unchanged`);
+        return undefined;
+    }
+}
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
@@ -34431,16 +34445,35 @@ function getExecOutput(commandLine, args, options) {
 //# sourceMappingURL=exec.js.map
 ;// CONCATENATED MODULE: ./src/image/build.ts
 
-const docker = {
-    async run(args, input) {
-        const r = await getExecOutput('docker', args, {
-            silent: true,
-            ignoreReturnCode: true,
-            ...(input !== undefined ? { input: Buffer.from(input) } : {}),
-        });
-        return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-    },
-};
+
+
+
+function dockerCli(configDir) {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env))
+        if (v !== undefined && !k.startsWith('INPUT_'))
+            env[k] = v;
+    if (configDir)
+        env.DOCKER_CONFIG = configDir;
+    return {
+        async run(args, input) {
+            const r = await getExecOutput('docker', args, {
+                silent: true,
+                ignoreReturnCode: true,
+                env,
+                ...(input !== undefined ? { input: Buffer.from(input) } : {}),
+            });
+            return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+        },
+    };
+}
+function privateDockerConfig(tmpRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir()) {
+    const dir = (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_default().join(tmpRoot, 'medaudit-docker-'));
+    const current = external_node_path_default().join(process.env.DOCKER_CONFIG || external_node_path_default().join(external_node_os_default().homedir(), '.docker'), 'config.json');
+    if ((0,external_node_fs_namespaceObject.existsSync)(current))
+        (0,external_node_fs_namespaceObject.copyFileSync)(current, external_node_path_default().join(dir, 'config.json'));
+    return { dir, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
+}
 const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
 async function hasBuildx(d) {
     return (await d.run(['buildx', 'version'])).code === 0;
@@ -37134,9 +37167,6 @@ async function installKubectl(version, log) {
     return external_node_path_default().join(dir, 'kubectl');
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
 ;// CONCATENATED MODULE: ./src/kube/kubeconfig.ts
 
 
@@ -37169,37 +37199,104 @@ class KubectlError extends Error {
     }
 }
 
+;// CONCATENATED MODULE: ./src/kube/retry.ts
+const retry_TRANSIENT = new RegExp([
+    'Unable to connect to the server',
+    'connection refused',
+    'to the server [^ ]+ was refused',
+    'connection reset by peer',
+    'i/o timeout',
+    'TLS handshake timeout',
+    'unexpected EOF',
+    ': EOF',
+    'http2: client connection lost',
+    'context deadline exceeded',
+    'Client\\.Timeout exceeded',
+    'the server is currently unable to handle the request',
+    'ServiceUnavailable',
+    'Too Many Requests',
+    'the server has received too many requests',
+    'Timeout: request did not complete',
+    'the server was unable to return a response in the time allotted',
+    'Internal error occurred',
+    'etcdserver: leader changed',
+    'etcdserver: request timed out',
+    'etcdserver: no leader',
+    'apiserver is shutting down',
+    'net/http: request canceled',
+].join('|'), 'i');
+const isTransient = (stderr) => retry_TRANSIENT.test(stderr);
+const DEFAULT_RETRY = { budgetMs: 30_000, firstPauseMs: 500, maxPauseMs: 4_000 };
+function nextPause(policy, retry, elapsedMs) {
+    const pause = Math.min(policy.maxPauseMs, policy.firstPauseMs * 2 ** (retry - 1));
+    return elapsedMs + pause > policy.budgetMs ? undefined : pause;
+}
+
 ;// CONCATENATED MODULE: ./src/kube/kubectl.ts
 
 
 
+const LOCAL = new Set(['kustomize', 'config', 'wait']);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 class Kubectl {
     binary;
-    kubeconfig;
-    constructor(binary, kubeconfig) {
+    opts;
+    children = new Set();
+    constructor(binary, opts = {}) {
         this.binary = binary;
-        this.kubeconfig = kubeconfig;
+        this.opts = opts;
     }
     env() {
         const env = {};
-        for (const [k, v] of Object.entries(process.env))
-            if (v !== undefined)
+        for (const [k, v] of Object.entries(this.opts.env ?? process.env))
+            if (v !== undefined && !k.startsWith('INPUT_'))
                 env[k] = v;
-        if (this.kubeconfig)
-            env.KUBECONFIG = this.kubeconfig;
+        if (this.opts.kubeconfig)
+            env.KUBECONFIG = this.opts.kubeconfig;
         return env;
     }
-    async run(args, opts = {}) {
-        const result = await getExecOutput(this.binary, args, {
-            silent: true,
-            ignoreReturnCode: true,
-            env: this.env(),
-            ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
+    argsFor(args) {
+        const timeout = this.opts.requestTimeoutSeconds ?? 30;
+        return LOCAL.has(args[0]) || args.includes('--local') ? args : [`--request-timeout=${timeout}s`, ...args];
+    }
+    stopAll() {
+        for (const child of this.children)
+            child.kill('SIGTERM');
+    }
+    once(args, input) {
+        return new Promise((resolve) => {
+            const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, this.argsFor(args), { env: this.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+            this.children.add(child);
+            let stdout = '';
+            let stderr = '';
+            child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
+            child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+            child.stdin.on('error', () => undefined);
+            child.stdin.end(input);
+            child.on('error', (err) => {
+                this.children.delete(child);
+                resolve({ code: 127, stdout, stderr: `${stderr}${err.message}` });
+            });
+            child.on('close', (code, signal) => {
+                this.children.delete(child);
+                resolve({ code: code ?? 1, stdout, stderr: signal ? `${stderr}kubectl stopped by ${signal}` : stderr });
+            });
         });
-        const out = { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-        if (out.code !== 0 && !opts.allowFailure)
-            throw new KubectlError(args, out);
-        return out;
+    }
+    async run(args, opts = {}) {
+        const policy = this.opts.retry ?? DEFAULT_RETRY;
+        const started = Date.now();
+        for (let retry = 1;; retry++) {
+            const out = await this.once(args, opts.input);
+            const pause = out.code !== 0 && isTransient(out.stderr) ? nextPause(policy, retry, Date.now() - started) : undefined;
+            if (pause === undefined) {
+                if (out.code !== 0 && !opts.allowFailure)
+                    throw new KubectlError(args, out);
+                return out;
+            }
+            this.opts.onRetry?.(`kubectl ${args[0]} ${args[1] ?? ''}: ${out.stderr.trim().split('\n').pop()}; retrying in ${pause / 1000}s`);
+            await sleep(pause);
+        }
     }
     async json(args, opts = {}) {
         const { stdout } = await this.run([...args, '-o', 'json'], opts);
@@ -37211,6 +37308,7 @@ class Kubectl {
     }
     watch(apiPath, onEvent) {
         const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+        this.children.add(child);
         let buf = '';
         child.stdout.setEncoding('utf8');
         child.stdout.on('data', (chunk) => {
@@ -37225,8 +37323,14 @@ class Kubectl {
         });
         child.stderr.resume();
         const done = new Promise((resolve) => {
-            child.on('close', (code) => resolve(code ?? 0));
-            child.on('error', () => resolve(127));
+            child.on('close', (code) => {
+                this.children.delete(child);
+                resolve(code ?? 0);
+            });
+            child.on('error', () => {
+                this.children.delete(child);
+                resolve(127);
+            });
         });
         return { stop: () => child.kill('SIGTERM'), done };
     }
@@ -37262,32 +37366,6 @@ function splitJsonStream(text) {
         }
     }
     return out;
-}
-
-;// CONCATENATED MODULE: ./src/health/http.ts
-async function checkHealth(url, expected, retries, log, pauseMs = 2000) {
-    let lastStatus;
-    let lastError;
-    for (let attempt = 1; attempt <= retries; attempt++) {
-        try {
-            const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
-            await res.body?.cancel();
-            lastStatus = res.status;
-            lastError = undefined;
-            if (res.status === expected) {
-                log(`health check ${url}: ${res.status} (attempt ${attempt})`);
-                return { ok: true, attempts: attempt, lastStatus, url };
-            }
-            log(`health check ${url}: got ${res.status}, want ${expected} (attempt ${attempt} of ${retries})`);
-        }
-        catch (err) {
-            lastError = err.message;
-            log(`health check ${url}: ${lastError} (attempt ${attempt} of ${retries})`);
-        }
-        if (attempt < retries)
-            await new Promise((r) => setTimeout(r, pauseMs));
-    }
-    return { ok: false, attempts: retries, lastStatus, lastError, url };
 }
 
 ;// CONCATENATED MODULE: ./src/image/registry.ts
@@ -37833,7 +37911,178 @@ function liveRevision(workload, history) {
     return workloadKind(workload.kind).revision(workload, history);
 }
 
+;// CONCATENATED MODULE: ./src/state/lock.ts
+
+const LOCK_NAME = 'medaudit-deploy-lock';
+const RUN_URL = 'medaudit.io/run-url';
+const LEASE_SECONDS = 30;
+const WAIT_STEP_MS = 2000;
+const WAIT_REPORT_MS = 30_000;
+const microTime = (ms) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+function leaseState(lease, me, now) {
+    if (!lease)
+        return { state: 'absent' };
+    const id = lease.spec?.holderIdentity;
+    if (!id)
+        return { state: 'free' };
+    if (id === me)
+        return { state: 'mine' };
+    const holder = { id, url: lease.metadata.annotations?.[RUN_URL] };
+    const renewed = Date.parse(lease.spec?.renewTime ?? lease.spec?.acquireTime ?? '') || 0;
+    const expiresAt = renewed + (lease.spec?.leaseDurationSeconds ?? LEASE_SECONDS) * 1000;
+    return expiresAt > now ? { state: 'held', holder, expiresAt } : { state: 'expired', holder, expiredAt: expiresAt };
+}
+const describeHolder = (h) => `${h.id}${h.url ? ` (${h.url})` : ''}`;
+function heldBy(namespace, me, now, current) {
+    const transitions = (current?.spec?.leaseTransitions ?? 0) + (current?.spec?.holderIdentity && current.spec.holderIdentity !== me.id ? 1 : 0);
+    return {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+            name: LOCK_NAME,
+            namespace,
+            ...(current?.metadata.resourceVersion ? { resourceVersion: current.metadata.resourceVersion } : {}),
+            annotations: { ...current?.metadata.annotations, [RUN_URL]: me.url ?? '' },
+        },
+        spec: { holderIdentity: me.id, leaseDurationSeconds: LEASE_SECONDS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: transitions },
+    };
+}
+class DeployLock {
+    kube;
+    namespace;
+    me;
+    warn;
+    renewal;
+    lease;
+    constructor(kube, namespace, me, lease, warn) {
+        this.kube = kube;
+        this.namespace = namespace;
+        this.me = me;
+        this.warn = warn;
+        this.lease = lease;
+    }
+    static async acquire(kube, namespace, me, opts) {
+        const started = Date.now();
+        let reported = 0;
+        let lastHolder = '';
+        for (;;) {
+            const current = await readLease(kube, namespace);
+            const now = Date.now();
+            const s = leaseState(current, me.id, now);
+            if (s.state === 'held') {
+                if (now - started >= opts.timeoutMs) {
+                    throw new UserError(`namespace ${namespace} is being deployed by ${describeHolder(s.holder)}: waited ${Math.round((now - started) / 1000)}s (lock-timeout) for its lock; nothing was changed`);
+                }
+                if (s.holder.id !== lastHolder || now - reported >= WAIT_REPORT_MS) {
+                    opts.log(`waiting for the deploy lock of ${namespace}, held by ${describeHolder(s.holder)} (expires in ${Math.ceil((s.expiresAt - now) / 1000)}s unless renewed)`);
+                    lastHolder = s.holder.id;
+                    reported = now;
+                }
+                await pause(WAIT_STEP_MS, opts.signal);
+                if (opts.signal?.aborted)
+                    throw new UserError('cancelled while waiting for the deploy lock; nothing was changed');
+                continue;
+            }
+            const wanted = heldBy(namespace, me, now, current);
+            const taken = s.state === 'absent' ? await create(kube, wanted) : await replace(kube, wanted);
+            if (!taken)
+                continue;
+            if (s.state === 'expired') {
+                opts.warn(`took over the deploy lock of ${namespace} from ${describeHolder(s.holder)}, which stopped renewing it ${Math.round((now - s.expiredAt) / 1000 + LEASE_SECONDS)}s ago`);
+            }
+            opts.log(`deploy lock of ${namespace} acquired in ${Date.now() - started} ms`);
+            const lock = new DeployLock(kube, namespace, me, taken, opts.warn);
+            lock.keepRenewed();
+            return lock;
+        }
+    }
+    keepRenewed() {
+        this.renewal = setInterval(() => void this.renew(), (LEASE_SECONDS * 1000) / 3);
+    }
+    async renew() {
+        const now = Date.now();
+        const renewed = { ...this.lease, spec: { ...this.lease.spec, renewTime: microTime(now) } };
+        const taken = await replace(this.kube, renewed).catch(() => undefined);
+        if (taken)
+            this.lease = taken;
+        else
+            this.warn(`could not renew the deploy lock of ${this.namespace}; another run may take it over`);
+    }
+    async release() {
+        clearInterval(this.renewal);
+        await releaseLock(this.kube, this.namespace, this.me.id);
+    }
+}
+async function releaseLock(kube, namespace, holderId) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const current = await readLease(kube, namespace);
+        if (!current || current.spec?.holderIdentity !== holderId)
+            return false;
+        const freed = { ...current, spec: { ...current.spec, holderIdentity: '', renewTime: microTime(Date.now()) } };
+        if (await replace(kube, freed))
+            return true;
+    }
+    return false;
+}
+const pause = (ms, signal) => new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+});
+async function readLease(kube, namespace) {
+    const r = await kube.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json', '--ignore-not-found']);
+    return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+}
+async function create(kube, lease) {
+    const r = await kube.run(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(lease), allowFailure: true });
+    if (r.code === 0)
+        return JSON.parse(r.stdout);
+    if (/AlreadyExists|already exists/.test(r.stderr))
+        return undefined;
+    throw new Error(`creating the deploy lock failed: ${r.stderr.trim()}`);
+}
+async function replace(kube, lease) {
+    const r = await kube.run(['replace', '-f', '-', '-o', 'json'], { input: JSON.stringify(lease), allowFailure: true });
+    if (r.code === 0)
+        return JSON.parse(r.stdout);
+    if (/Conflict|the object has been modified|NotFound|not found/.test(r.stderr))
+        return undefined;
+    throw new Error(`updating the deploy lock failed: ${r.stderr.trim()}`);
+}
+
+;// CONCATENATED MODULE: ./src/state/record.ts
+
+const RECORD_NAME = 'medaudit-deploy-release';
+async function readRecord(kube, namespace) {
+    const r = await kube.run(['get', 'configmap', RECORD_NAME, '-n', namespace, '-o', 'json', '--ignore-not-found']);
+    if (!r.stdout.trim())
+        return undefined;
+    const text = JSON.parse(r.stdout).data?.record;
+    try {
+        return text ? JSON.parse(text) : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+async function writeRecord(kube, namespace, record, fieldManager) {
+    const cm = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: RECORD_NAME, namespace, labels: { 'app.kubernetes.io/managed-by': 'medaudit-deploy' } },
+        data: { state: record.state, run: record.run, record: JSON.stringify(record) },
+    };
+    await kube.run(['apply', '--server-side', `--field-manager=${fieldManager}-record`, '--force-conflicts', '-f', '-'], { input: JSON.stringify(cm) });
+}
+function beforeOf(record, live) {
+    if (record?.state !== 'in-progress')
+        return { before: live };
+    const recorded = new Map(record.before.map((s) => [workloadId(s), s]));
+    return { before: live.map((s) => recorded.get(workloadId(s)) ?? s), unfinished: record };
+}
+
 ;// CONCATENATED MODULE: ./src/manifests/permissions.ts
+
+
 
 
 function requiredPermissions(objects, namespaceExists) {
@@ -37853,6 +38102,12 @@ function requiredPermissions(objects, namespaceExists) {
         add('patch', resourceOf(o), isNamespaced(o.kind));
         add('create', resourceOf(o), isNamespaced(o.kind));
     }
+    add('get', `leases.coordination.k8s.io/${LOCK_NAME}`);
+    add('update', `leases.coordination.k8s.io/${LOCK_NAME}`);
+    add('create', 'leases.coordination.k8s.io');
+    add('get', `configmaps/${RECORD_NAME}`);
+    add('patch', `configmaps/${RECORD_NAME}`);
+    add('create', 'configmaps');
     for (const r of ['pods', 'events'])
         add('list', r);
     add('watch', 'pods');
@@ -37870,39 +38125,6 @@ function requiredPermissions(objects, namespaceExists) {
             add('delete', 'pods');
     }
     return out;
-}
-
-;// CONCATENATED MODULE: ./src/manifests/plan.ts
-
-const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
-const WAITS = {
-    namespace: false,
-    config: false,
-    data: true,
-    migrate: true,
-    app: true,
-    edge: false,
-};
-const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
-const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
-function phaseOf(o) {
-    if (o.kind === 'Namespace')
-        return 'namespace';
-    if (o.kind === 'StatefulSet')
-        return 'data';
-    if (runsMigrations(o))
-        return 'migrate';
-    if (APP_KINDS.includes(o.kind))
-        return 'app';
-    if (o.kind === 'Ingress')
-        return 'edge';
-    return 'config';
-}
-function planPhases(objects) {
-    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
-}
-function workloadsOf(phase) {
-    return phase.objects.filter((o) => isWorkload(o.kind));
 }
 
 ;// CONCATENATED MODULE: ./src/manifests/render.ts
@@ -38161,6 +38383,65 @@ function janitorDecision(namespace, labels, state, now) {
     return { namespace, pr, delete: false, reason: `PR #${pr} is open; expires ${Number.isFinite(expires) ? new Date(expires * 1000).toISOString() : 'never'}` };
 }
 
+;// CONCATENATED MODULE: ./src/health/http.ts
+async function checkHealth(url, expected, retries, log, pauseMs = 2000) {
+    let lastStatus;
+    let lastError;
+    for (let attempt = 1; attempt <= retries; attempt++) {
+        try {
+            const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+            await res.body?.cancel();
+            lastStatus = res.status;
+            lastError = undefined;
+            if (res.status === expected) {
+                log(`health check ${url}: ${res.status} (attempt ${attempt})`);
+                return { ok: true, attempts: attempt, lastStatus, url };
+            }
+            log(`health check ${url}: got ${res.status}, want ${expected} (attempt ${attempt} of ${retries})`);
+        }
+        catch (err) {
+            lastError = err.message;
+            log(`health check ${url}: ${lastError} (attempt ${attempt} of ${retries})`);
+        }
+        if (attempt < retries)
+            await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    return { ok: false, attempts: retries, lastStatus, lastError, url };
+}
+
+;// CONCATENATED MODULE: ./src/manifests/plan.ts
+
+const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
+const WAITS = {
+    namespace: false,
+    config: false,
+    data: true,
+    migrate: true,
+    app: true,
+    edge: false,
+};
+const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
+const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
+function phaseOf(o) {
+    if (o.kind === 'Namespace')
+        return 'namespace';
+    if (o.kind === 'StatefulSet')
+        return 'data';
+    if (runsMigrations(o))
+        return 'migrate';
+    if (APP_KINDS.includes(o.kind))
+        return 'app';
+    if (o.kind === 'Ingress')
+        return 'edge';
+    return 'config';
+}
+function planPhases(objects) {
+    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
+}
+function workloadsOf(phase) {
+    return phase.objects.filter((o) => isWorkload(o.kind));
+}
+
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 const cell = (v) => String(v ?? '—')
     .replace(/\|/g, '\\|')
@@ -38169,6 +38450,7 @@ const HEADLINE = {
     deployed: '✅ Deployed',
     'rolled-back': '↩️ Rolled back',
     failed: '❌ Failed',
+    cancelled: '⏹️ Cancelled',
     'dry-run': '🔍 Dry run',
 };
 function explain(d) {
@@ -38269,6 +38551,39 @@ async function snapshot(kube, namespace, workloads) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/rollout/ownership.ts
+function unionFields(a, b) {
+    const out = { ...a };
+    for (const [k, v] of Object.entries(b))
+        out[k] = k in out ? unionFields(out[k], v) : v;
+    return out;
+}
+const isUndo = (e, since) => /^kubectl(-rollout)?$/.test(e.manager) && e.operation === 'Update' && !e.subresource && Date.parse(e.time ?? '') >= since - 1000;
+function reclaimed(entries, fieldManager, since) {
+    const undo = entries.filter((e) => isUndo(e, since));
+    const mine = entries.find((e) => e.manager === fieldManager && e.operation === 'Apply' && !e.subresource);
+    if (!undo.length || !mine)
+        return undefined;
+    const fields = undo.reduce((acc, e) => unionFields(acc, e.fieldsV1 ?? {}), mine.fieldsV1 ?? {});
+    return entries.filter((e) => !undo.includes(e)).map((e) => (e === mine ? { ...e, fieldsV1: fields } : e));
+}
+async function reclaimAfterUndo(kube, namespace, kind, name, fieldManager, since) {
+    const ref = `${kind.toLowerCase()}/${name}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const live = await kube.json(['get', ref, '-n', namespace, '--show-managed-fields']);
+        const fields = reclaimed(live.metadata.managedFields ?? [], fieldManager, since);
+        if (!fields)
+            return false;
+        const patch = { metadata: { managedFields: fields, resourceVersion: live.metadata.resourceVersion } };
+        const r = await kube.run(['patch', ref, '-n', namespace, '--type=merge', '-p', JSON.stringify(patch)], { allowFailure: true });
+        if (r.code === 0)
+            return true;
+        if (!/Conflict|the object has been modified/.test(r.stderr))
+            throw new Error(`handing the restored template to ${fieldManager} failed: ${r.stderr.trim()}`);
+    }
+    return false;
+}
+
 ;// CONCATENATED MODULE: ./src/rollout/watch.ts
 
 
@@ -38328,9 +38643,11 @@ function judgeAtDeadline(w, cache, now) {
 function health(w, cache) {
     const out = new Map();
     for (const p of podsOf(w, cache)) {
+        if (p.metadata.deletionTimestamp)
+            continue;
         const statuses = p.status?.containerStatuses ?? [];
         const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-        const exited = statuses.some((c) => !c.state?.running);
+        const exited = statuses.some((c) => c.state?.terminated || (c.state?.waiting && c.lastState?.terminated));
         out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
     }
     return out;
@@ -38398,6 +38715,9 @@ class RolloutWatch {
         return new Promise((resolve) => {
             this.resolve = resolve;
             this.later(this.opts.timeoutMs, () => this.atDeadline());
+            this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, Date.now()), 'cancelled'), { once: true });
+            if (this.opts.signal?.aborted)
+                return this.finish(false, new Map(), 'cancelled');
             this.ticker = setInterval(() => this.evaluate(), 1000);
             for (const kind of this.kinds)
                 void this.open(kind);
@@ -38501,14 +38821,15 @@ const watchRollout = (kube, namespace, targets, opts) => new RolloutWatch(kube, 
 
 
 
+
 function planRollback(before, after) {
-    const now = new Map(after.map((s) => [workloadId(s), s]));
+    const now = new Map((after ?? []).map((s) => [workloadId(s), s]));
     return before.map((s) => {
         const id = { kind: s.kind, name: s.name };
         if (!s.existed)
             return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
         const live = now.get(workloadId(s));
-        const moved = live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
+        const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
         if (!moved)
             return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
         if (s.revision === undefined)
@@ -38530,9 +38851,12 @@ async function unstickStatefulSet(kube, namespace, name) {
         await kube.run(['delete', 'pod', p.metadata.name, '-n', namespace, '--wait=false']);
     return stuck.map((p) => p.metadata.name);
 }
-async function runUndo(kube, namespace, step, reporter) {
+async function runUndo(kube, namespace, step, opts) {
+    const { reporter } = opts;
     try {
+        const since = Date.now();
         await undo(kube, namespace, step);
+        await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, since);
         if (workloadKind(step.kind).unstickAfterUndo) {
             const deleted = await unstickStatefulSet(kube, namespace, step.name);
             if (deleted.length)
@@ -38544,29 +38868,251 @@ async function runUndo(kube, namespace, step, reporter) {
         reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
     }
 }
-async function rollBack(kube, namespace, before, timeoutMs, reporter) {
-    const steps = planRollback(before, await snapshot(kube, namespace, before));
+async function currentRevisions(kube, namespace, before, reporter) {
+    try {
+        return await snapshot(kube, namespace, before);
+    }
+    catch (err) {
+        reporter.warning(`cannot read the live revisions (${err.message.split('\n')[0]}): undoing every workload to its recorded revision`);
+        return undefined;
+    }
+}
+async function rollBack(kube, namespace, before, opts) {
+    const steps = planRollback(before, await currentRevisions(kube, namespace, before, opts.reporter));
     for (const step of steps) {
-        reporter.info(`rollback ${describeStep(step)}`);
+        opts.reporter.info(`rollback ${describeStep(step)}`);
         if (step.action === 'undo')
-            await runUndo(kube, namespace, step, reporter);
+            await runUndo(kube, namespace, step, opts);
     }
     const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
     const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
-    if (!undone.length)
+    if (!undone.length || !opts.wait)
         return { steps, healthy: allRestored };
-    const outcome = await watchRollout(kube, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
+    const outcome = await watchRollout(kube, namespace, undone, { timeoutMs: opts.timeoutMs, log: (l) => opts.reporter.info(`  ${l}`) });
     return { steps, healthy: outcome.ok && allRestored };
 }
 
+;// CONCATENATED MODULE: ./src/release.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
+function failuresOf(outcome) {
+    return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
+}
+function outcomeFailure(outcome, timeoutSeconds, prefix = '') {
+    const first = failuresOf(outcome)[0];
+    const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+    const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
+    return { reason: `${prefix}${reason}`, outcome };
+}
+function workloadRows(workloads, before, pinned) {
+    const rows = new Map(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
+    for (const w of workloads) {
+        const mine = imagesOf(w)
+            .filter((i) => i.endsWith(`=${pinned}`))
+            .map((i) => i.split('=')[0]);
+        rows.get(workloadId({ kind: w.kind, name: w.metadata.name })).image = mine.join(', ') || 'unchanged';
+    }
+    return rows;
+}
+function recordOutcome(status, before, after, restored, previous) {
+    if (status === 'deployed')
+        return { state: 'deployed', lastGood: after };
+    const state = status === 'rolled-back' ? 'rolled-back' : status === 'cancelled' ? 'cancelled' : 'failed';
+    return { state, lastGood: restored ? before : previous };
+}
+class Release {
+    inputs;
+    tools;
+    namespace;
+    phases;
+    before;
+    rows;
+    base;
+    lock;
+    record;
+    deadline;
+    constructor(inputs, tools, namespace, phases, before, rows, base, lock, record) {
+        this.inputs = inputs;
+        this.tools = tools;
+        this.namespace = namespace;
+        this.phases = phases;
+        this.before = before;
+        this.rows = rows;
+        this.base = base;
+        this.lock = lock;
+        this.record = record;
+        this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
+    }
+    static async begin(inputs, tools, target, objects, base, holder, hooks = {}) {
+        const { kube, reporter } = tools;
+        const { namespace } = target;
+        const phases = planPhases(objects);
+        if (!target.namespaceExists) {
+            const ns = phases.find((p) => p.name === 'namespace')?.objects ?? [];
+            reporter.info(await applyServerSide(kube, namespace, ns, inputs.fieldManager));
+        }
+        const lock = await reporter.group(`deploy lock of ${namespace}`, () => DeployLock.acquire(kube, namespace, holder, {
+            timeoutMs: inputs.lockTimeoutSeconds * 1000,
+            log: (l) => reporter.info(l),
+            warn: (l) => reporter.warning(l),
+            signal: tools.signal,
+        }));
+        try {
+            const workloads = phases.flatMap(workloadsOf);
+            const live = await snapshot(kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+            const previous = await readRecord(kube, namespace);
+            const { before, unfinished } = beforeOf(previous, live);
+            if (unfinished) {
+                reporter.warning(`the release by ${unfinished.run}${unfinished.runUrl ? ` (${unfinished.runUrl})` : ''}, started ${unfinished.startedAt}, never finished: ` +
+                    'what it left live is not taken for the release before this one; a rollback returns to the release before it');
+            }
+            const record = {
+                state: 'in-progress',
+                run: holder.id,
+                runUrl: holder.url,
+                image: base.image,
+                startedAt: new Date().toISOString(),
+                before,
+                lastGood: previous?.lastGood,
+            };
+            await writeRecord(kube, namespace, record, inputs.fieldManager);
+            hooks.started?.({ namespace, before, holder });
+            return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
+        }
+        catch (err) {
+            await lock.release().catch(() => undefined);
+            throw err;
+        }
+    }
+    get cancelled() {
+        return this.tools.signal?.aborted ?? false;
+    }
+    async applyPhases() {
+        for (const phase of this.phases) {
+            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
+            if (failure)
+                return failure;
+        }
+        return undefined;
+    }
+    async apply(phase) {
+        const { kube, reporter } = this.tools;
+        if (this.cancelled)
+            return { reason: 'cancelled' };
+        try {
+            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+            });
+            return undefined;
+        }
+        catch (err) {
+            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
+        }
+    }
+    async watch(phase) {
+        const targets = refsOf(phase);
+        if (!phase.wait || !targets.length)
+            return undefined;
+        const { kube, reporter, signal } = this.tools;
+        const started = Date.now();
+        const timeoutMs = Math.max(1000, this.deadline - Date.now());
+        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal }));
+        for (const t of targets) {
+            const v = outcome.verdicts.get(workloadId(t));
+            const row = this.rows.get(workloadId(t));
+            row.seconds = (Date.now() - started) / 1000;
+            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
+        }
+        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
+    }
+    async checkHealth() {
+        const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
+        if (!url || this.cancelled)
+            return this.cancelled ? { reason: 'cancelled' } : undefined;
+        const { reporter } = this.tools;
+        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+        if (health.ok)
+            return undefined;
+        return {
+            reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
+        };
+    }
+    async soak() {
+        const seconds = this.inputs.soakSeconds;
+        if (seconds <= 0)
+            return undefined;
+        const { kube, reporter, signal } = this.tools;
+        const targets = this.phases.flatMap(refsOf);
+        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l), signal }));
+        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
+    }
+    async fail(failure) {
+        const { kube, reporter } = this.tools;
+        const cancelled = this.cancelled;
+        const reason = cancelled ? 'the run was cancelled' : failure.reason;
+        reporter.error(reason, cancelled ? 'release cancelled' : 'release failed');
+        const diagnoses = failure.outcome && !cancelled ? await diagnose(kube, this.namespace, failuresOf(failure.outcome)) : [];
+        for (const d of diagnoses)
+            reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
+        const detectionSeconds = failure.outcome?.firstDoomedPodAt ? (Date.now() - failure.outcome.firstDoomedPodAt) / 1000 : undefined;
+        const failed = { ...this.base, status: cancelled ? 'cancelled' : 'failed', failureReason: reason, diagnoses, detectionSeconds };
+        if (!this.inputs.rollback) {
+            reporter.warning('rollback is off: the failed release stays in place');
+            return this.finish(failed);
+        }
+        const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, {
+            timeoutMs: Math.max(60_000, this.inputs.timeoutSeconds * 1000),
+            fieldManager: this.inputs.fieldManager,
+            reporter,
+            wait: !cancelled,
+        }));
+        if (steps.every((s) => s.action === 'leave'))
+            reporter.warning('first install: nothing ran before, so the resources stay for debugging');
+        reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
+        const undone = steps.some((s) => s.action === 'undo' && !s.error);
+        const status = cancelled ? 'cancelled' : undone && healthy ? 'rolled-back' : 'failed';
+        return this.finish({
+            ...failed,
+            status,
+            rolledBack: undone,
+            failureReason: undone && !healthy && !cancelled ? `${reason}; the restored release is not healthy` : reason,
+            rollback: steps,
+        }, undone && healthy);
+    }
+    async finish(result, restored = false) {
+        const { kube, reporter } = this.tools;
+        try {
+            const now = await snapshot(kube, this.namespace, this.before).catch(() => undefined);
+            const after = new Map((now ?? []).map((s) => [workloadId(s), s.revision]));
+            const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
+            if (result.status === 'deployed')
+                for (const row of rows)
+                    if (row.verdict === 'not reached')
+                        row.verdict = 'ready';
+            const outcome = recordOutcome(result.status, this.before, now ?? this.before, restored, this.record.lastGood);
+            await bestEffort(reporter, 'writing the release record', () => writeRecord(kube, this.namespace, { ...this.record, ...outcome, finishedAt: new Date().toISOString() }, this.inputs.fieldManager));
+            return { ...result, rows };
+        }
+        finally {
+            await bestEffort(reporter, 'releasing the deploy lock', () => this.lock.release());
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline.ts
-
-
-
-
-
-
-
 
 
 
@@ -38679,144 +39225,6 @@ async function dryRun({ kube, reporter }, target, objects, fieldManager) {
     const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
     await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
-const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
-function failuresOf(outcome) {
-    return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
-}
-function outcomeFailure(outcome, timeoutSeconds, prefix = '') {
-    const first = failuresOf(outcome)[0];
-    const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
-    const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
-    return { reason: `${prefix}${reason}`, outcome };
-}
-function workloadRows(workloads, before, pinned) {
-    const rows = new Map(before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]));
-    for (const w of workloads) {
-        const mine = imagesOf(w)
-            .filter((i) => i.endsWith(`=${pinned}`))
-            .map((i) => i.split('=')[0]);
-        rows.get(workloadId({ kind: w.kind, name: w.metadata.name })).image = mine.join(', ') || 'unchanged';
-    }
-    return rows;
-}
-class Release {
-    inputs;
-    tools;
-    namespace;
-    phases;
-    before;
-    rows;
-    base;
-    deadline;
-    constructor(inputs, tools, namespace, phases, before, rows, base) {
-        this.inputs = inputs;
-        this.tools = tools;
-        this.namespace = namespace;
-        this.phases = phases;
-        this.before = before;
-        this.rows = rows;
-        this.base = base;
-        this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
-    }
-    static async begin(inputs, tools, namespace, objects, base) {
-        const phases = planPhases(objects);
-        const workloads = phases.flatMap(workloadsOf);
-        const before = await snapshot(tools.kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
-        return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base);
-    }
-    async applyPhases() {
-        for (const phase of this.phases) {
-            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
-            if (failure)
-                return failure;
-        }
-        return undefined;
-    }
-    async apply(phase) {
-        const { kube, reporter } = this.tools;
-        try {
-            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
-            });
-            return undefined;
-        }
-        catch (err) {
-            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
-        }
-    }
-    async watch(phase) {
-        const targets = refsOf(phase);
-        if (!phase.wait || !targets.length)
-            return undefined;
-        const { kube, reporter } = this.tools;
-        const started = Date.now();
-        const timeoutMs = Math.max(1000, this.deadline - Date.now());
-        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l) }));
-        for (const t of targets) {
-            const v = outcome.verdicts.get(workloadId(t));
-            const row = this.rows.get(workloadId(t));
-            row.seconds = (Date.now() - started) / 1000;
-            row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
-        }
-        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
-    }
-    async checkHealth() {
-        const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
-        if (!url)
-            return undefined;
-        const { reporter } = this.tools;
-        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
-        if (health.ok)
-            return undefined;
-        return {
-            reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
-        };
-    }
-    async soak() {
-        const seconds = this.inputs.soakSeconds;
-        if (seconds <= 0)
-            return undefined;
-        const { kube, reporter } = this.tools;
-        const targets = this.phases.flatMap(refsOf);
-        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l) }));
-        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
-    }
-    async fail({ reason, outcome }) {
-        const { kube, reporter } = this.tools;
-        reporter.error(reason, 'release failed');
-        const diagnoses = outcome ? await diagnose(kube, this.namespace, failuresOf(outcome)) : [];
-        for (const d of diagnoses)
-            reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
-        const detectionSeconds = outcome?.firstDoomedPodAt ? (Date.now() - outcome.firstDoomedPodAt) / 1000 : undefined;
-        const failed = { ...this.base, status: 'failed', failureReason: reason, diagnoses, detectionSeconds };
-        if (!this.inputs.rollback) {
-            reporter.warning('rollback is off: the failed release stays in place');
-            return this.finish(failed);
-        }
-        const budgetMs = Math.max(60_000, this.inputs.timeoutSeconds * 1000);
-        const { steps, healthy } = await reporter.group('roll back', () => rollBack(kube, this.namespace, this.before, budgetMs, reporter));
-        if (steps.every((s) => s.action === 'leave'))
-            reporter.warning('first install: nothing ran before, so the resources stay for debugging');
-        reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-        const undone = steps.some((s) => s.action === 'undo' && !s.error);
-        return this.finish({
-            ...failed,
-            status: undone && healthy ? 'rolled-back' : 'failed',
-            rolledBack: undone,
-            failureReason: undone && !healthy ? `${reason}; the restored release is not healthy` : reason,
-            rollback: steps,
-        });
-    }
-    async finish(result) {
-        const after = new Map((await snapshot(this.tools.kube, this.namespace, this.before)).map((s) => [workloadId(s), s.revision]));
-        const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
-        if (result.status === 'deployed')
-            for (const row of rows)
-                if (row.verdict === 'not reached')
-                    row.verdict = 'ready';
-        return { ...result, rows };
-    }
-}
 async function deploy(inputs, ctx, tools, hooks = {}) {
     const { reporter } = tools;
     const target = await reporter.group('validate', () => validate(inputs, ctx, tools));
@@ -38841,7 +39249,9 @@ async function deploy(inputs, ctx, tools, hooks = {}) {
         await dryRun(tools, target, objects, inputs.fieldManager);
         return { ...base, status: 'dry-run' };
     }
-    const release = await Release.begin(inputs, tools, target.namespace, objects, base);
+    if (tools.signal?.aborted)
+        throw new UserError('cancelled before anything was applied');
+    const release = await Release.begin(inputs, tools, target, objects, base, ctx.holder, hooks);
     const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
     return failure ? release.fail(failure) : release.finish(base);
 }
@@ -43914,6 +44324,7 @@ const STATUS_WORDS = {
     deployed: '✅ deployed',
     'rolled-back': '↩️ failed and rolled back to the previous release',
     failed: '❌ failed',
+    cancelled: '⏹️ cancelled; the previous release restored',
     'dry-run': '🔍 dry run',
 };
 function commentBody(pr, sha, r) {
@@ -44013,6 +44424,7 @@ function revisionsJson(r) {
 
 
 
+
 function actionRoot(from = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url))) {
     let dir = from;
     while (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, 'action.yml'))) {
@@ -44052,74 +44464,87 @@ async function destroyCommand(inputs, { kube, gh, reporter }) {
     if (!namespace)
         throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
     const existed = await destroy(kube, namespace, inputs.preview, gh, reporter);
-    await reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`);
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`));
     return { outputs: plainOutputs('destroyed'), ok: true };
 }
 async function janitorCommand({ kube, gh, reporter }) {
     const decisions = await janitor(kube, gh, reporter);
     const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
-    await reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n'));
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n')));
     return { outputs: plainOutputs('cleaned'), ok: true };
 }
-async function deployCommand(inputs, ctx, edges) {
+async function deployCommand(inputs, ctx, edges, hooks) {
     const { gh, reporter } = edges;
     const sha = ctx.headSha ?? ctx.sha ?? '';
     const pr = inputs.preview;
     let deploymentId;
     const validated = async () => {
         if (gh && pr !== undefined && !inputs.dryRun)
-            deploymentId = await announce(gh, pr, sha, reporter);
+            deploymentId = await bestEffort(reporter, 'announcing the preview on the PR', () => announce(gh, pr, sha, reporter));
+    };
+    const started = (state) => hooks.remember?.('release', JSON.stringify(state));
+    const tell = async (r) => {
+        if (gh && deploymentId !== undefined)
+            await bestEffort(reporter, 'reporting to the PR', () => conclude(gh, pr, sha, deploymentId, r));
     };
     let result;
     try {
-        result = await deploy(inputs, ctx, edges, { validated });
+        result = await deploy(inputs, ctx, edges, { validated, started });
     }
     catch (err) {
-        if (gh && deploymentId !== undefined) {
-            await conclude(gh, pr, sha, deploymentId, {
-                status: 'failed',
-                rolledBack: false,
-                failureReason: err.message,
-                rows: [],
-                diagnoses: [],
-                rollback: [],
-            });
-        }
+        await tell({ status: 'failed', rolledBack: false, failureReason: err.message, rows: [], diagnoses: [], rollback: [] });
         throw err;
     }
-    if (gh && deploymentId !== undefined)
-        await conclude(gh, pr, sha, deploymentId, result);
-    await reporter.summary(summaryMarkdown(result));
+    await tell(result);
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(summaryMarkdown(result)));
     const ok = result.status === 'deployed' || result.status === 'dry-run';
     return { outputs: outputsOf(result), ok, message: ok ? undefined : `${result.status}: ${result.failureReason}` };
 }
-async function runCommand(inputs, ctx, reporter) {
-    for (const secret of [inputs.registryPassword, inputs.githubToken])
+async function kubectlFor(inputs, kubeconfig, reporter, signal) {
+    const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
+    const kube = new Kubectl(binary, { kubeconfig, onRetry: (l) => reporter.info(l) });
+    signal?.addEventListener('abort', () => kube.stopAll(), { once: true });
+    return kube;
+}
+function maskSecrets(inputs, reporter) {
+    for (const secret of [inputs.registryPassword, inputs.githubToken, inputs.kubeconfig])
         if (secret)
             reporter.setSecret(secret);
+    if (inputs.kubeconfig)
+        secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
+}
+async function runCommand(inputs, ctx, reporter, hooks = {}) {
+    maskSecrets(inputs, reporter);
     let kubeconfig;
+    let dockerConfig;
     try {
         if (inputs.kubeconfig) {
-            reporter.setSecret(inputs.kubeconfig);
-            secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
             kubeconfig = writeKubeconfig(inputs.kubeconfig);
+            hooks.remember?.('kubeconfig-dir', external_node_path_default().dirname(kubeconfig.path));
         }
-        const binary = inputs.kubectlVersion ? await installKubectl(inputs.kubectlVersion, (l) => reporter.info(l)) : 'kubectl';
-        const edges = { kube: new Kubectl(binary, kubeconfig?.path), docker: docker, gh: inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined, reporter };
+        if (inputs.registryPassword && inputs.build && !inputs.dryRun) {
+            dockerConfig = privateDockerConfig();
+            hooks.remember?.('docker-config-dir', dockerConfig.dir);
+        }
+        const kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
+        const gh = inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined;
+        const edges = { kube, docker: dockerCli(dockerConfig?.dir), gh, reporter, signal: hooks.signal };
         if (inputs.command === 'destroy')
             return await destroyCommand(inputs, edges);
         if (inputs.command === 'janitor')
             return await janitorCommand(edges);
-        return await deployCommand(inputs, ctx, edges);
+        return await deployCommand(inputs, ctx, edges, hooks);
     }
     catch (err) {
         const message = err.message;
-        reporter.error(message, 'medaudit-deploy');
-        await reporter.summary(`## ❌ Failed\n\n${message}\n`);
-        return { outputs: failedOutputs(message, inputs.tag), ok: false, message };
+        const cancelled = hooks.signal?.aborted ?? false;
+        reporter.error(message, cancelled ? 'cancelled' : 'medaudit-deploy');
+        await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## ${cancelled ? '⏹️ Cancelled' : '❌ Failed'}\n\n${message}\n`));
+        return { outputs: plainOutputs(cancelled ? 'cancelled' : 'failed', message, inputs.tag), ok: false, message };
     }
     finally {
         kubeconfig?.remove();
+        dockerConfig?.remove();
     }
 }
 
@@ -44128,6 +44553,19 @@ async function runCommand(inputs, ctx, reporter) {
 
 
 
+
+function cancellation() {
+    const cancel = new AbortController();
+    const onSignal = () => {
+        if (cancel.signal.aborted)
+            process.exit(130);
+        console.error('interrupted: restoring the release that ran before (interrupt again to stop at once)');
+        cancel.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return cancel.signal;
+}
 async function main(argv) {
     if (argv.includes('--help') || argv.includes('-h')) {
         console.log(usage());
@@ -44144,7 +44582,8 @@ async function main(argv) {
             sha: process.env.GITHUB_SHA,
             defaultManifests: defaultManifests(!!values.preview),
         });
-        const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA }, reporter);
+        const holder = { id: `${external_node_os_default().userInfo().username}@${external_node_os_default().hostname()} pid ${process.pid}` };
+        const { outputs, ok } = await runCommand(inputs, { cwd: process.cwd(), sha: process.env.GITHUB_SHA, holder }, reporter, { signal: cancellation() });
         for (const [k, v] of Object.entries(outputs))
             console.log(`${k}=${v}`);
         return ok ? 0 : 1;

@@ -17,6 +17,7 @@ export const FLAGS = [
   ['kubeconfig', 'kubeconfig content; default: KUBECONFIG or ~/.kube/config'],
   ['kubectl-version', 'install and verify this kubectl'],
   ['timeout', 'rollout budget, e.g. 5m'],
+  ['lock-timeout', 'wait this long for another deploy into the namespace (default 10m)'],
   ['health-check-url', ''],
   ['health-check-status', 'default 200'],
   ['health-check-retries', 'default 5'],

@@ -1,6 +1,9 @@
 // Building and pushing the release image with docker: buildx when present, the classic builder
 // otherwise; OCI labels that tie the image to its commit; pushes retried on transient errors.
 import * as exec from '@actions/exec';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 export type BuildRequest = {
   tagged: string;
@@ -14,16 +17,35 @@ export type Docker = {
   run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
 };
 
-export const docker: Docker = {
-  async run(args, input) {
-    const r = await exec.getExecOutput('docker', args, {
-      silent: true,
-      ignoreReturnCode: true,
-      ...(input !== undefined ? { input: Buffer.from(input) } : {}),
-    });
-    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-  },
-};
+/** The docker CLI; with `configDir`, its own DOCKER_CONFIG (logins land there, not in ~/.docker). */
+export function dockerCli(configDir?: string): Docker {
+  const env: Record<string, string> = {};
+  // The action's INPUT_* variables (secrets among them) never reach a child process.
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('INPUT_')) env[k] = v;
+  if (configDir) env.DOCKER_CONFIG = configDir;
+  return {
+    async run(args, input) {
+      const r = await exec.getExecOutput('docker', args, {
+        silent: true,
+        ignoreReturnCode: true,
+        env,
+        ...(input !== undefined ? { input: Buffer.from(input) } : {}),
+      });
+      return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+    },
+  };
+}
+
+/**
+ * A private docker config for one run, under RUNNER_TEMP: it starts as a copy of the user's (so
+ * logins and credential helpers set up earlier in the job still work) and is removed afterwards.
+ */
+export function privateDockerConfig(tmpRoot = process.env.RUNNER_TEMP || os.tmpdir()): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpRoot, 'medaudit-docker-'));
+  const current = path.join(process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'), 'config.json');
+  if (existsSync(current)) copyFileSync(current, path.join(dir, 'config.json'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
 
 const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
 

@@ -1,33 +1,87 @@
 // The one door to the cluster: kubectl, run with argument arrays (never a shell), against the
 // kubeconfig the run was given. Output is captured, not echoed, so secrets stay out of the log.
-import * as exec from '@actions/exec';
-import { spawn } from 'node:child_process';
+// Every call has a request timeout; transient API failures are retried within a bounded budget;
+// a cancelled run stops the kubectl processes it started.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { KubectlError, type ExecOptions, type ExecResult, type KubeClient, type WatchStream } from './client.js';
 import type { WatchEvent } from './objects.js';
+import { DEFAULT_RETRY, isTransient, nextPause, type RetryPolicy } from './retry.js';
+
+export type KubectlOptions = {
+  kubeconfig?: string;
+  /** Per request; a hung call fails instead of waiting for the job's limit. */
+  requestTimeoutSeconds?: number;
+  retry?: RetryPolicy;
+  /** Told of each retry, with kubectl's words. */
+  onRetry?: (line: string) => void;
+  /** Variables kept from the parent environment; the rest (INPUT_* included) never reach kubectl. */
+  env?: NodeJS.ProcessEnv;
+};
+
+// Commands that run without the API server, or wait on their own terms.
+const LOCAL = new Set(['kustomize', 'config', 'wait']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Kubectl implements KubeClient {
+  private readonly children = new Set<ChildProcess>();
+
   constructor(
     readonly binary: string,
-    private readonly kubeconfig?: string,
+    private readonly opts: KubectlOptions = {},
   ) {}
 
   private env(): Record<string, string> {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    if (this.kubeconfig) env.KUBECONFIG = this.kubeconfig;
+    for (const [k, v] of Object.entries(this.opts.env ?? process.env)) if (v !== undefined && !k.startsWith('INPUT_')) env[k] = v;
+    if (this.opts.kubeconfig) env.KUBECONFIG = this.opts.kubeconfig;
     return env;
   }
 
-  async run(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const result = await exec.getExecOutput(this.binary, args, {
-      silent: true,
-      ignoreReturnCode: true,
-      env: this.env(),
-      ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
+  private argsFor(args: string[]): string[] {
+    const timeout = this.opts.requestTimeoutSeconds ?? 30;
+    return LOCAL.has(args[0]) || args.includes('--local') ? args : [`--request-timeout=${timeout}s`, ...args];
+  }
+
+  /** Stops every kubectl this client has running: a cancelled run's calls end now. */
+  stopAll(): void {
+    for (const child of this.children) child.kill('SIGTERM');
+  }
+
+  private once(args: string[], input?: string): Promise<ExecResult> {
+    return new Promise((resolve) => {
+      const child = spawn(this.binary, this.argsFor(args), { env: this.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+      this.children.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+      child.on('error', (err) => {
+        this.children.delete(child);
+        resolve({ code: 127, stdout, stderr: `${stderr}${err.message}` });
+      });
+      child.on('close', (code, signal) => {
+        this.children.delete(child);
+        resolve({ code: code ?? 1, stdout, stderr: signal ? `${stderr}kubectl stopped by ${signal}` : stderr });
+      });
     });
-    const out = { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-    if (out.code !== 0 && !opts.allowFailure) throw new KubectlError(args, out);
-    return out;
+  }
+
+  async run(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const policy = this.opts.retry ?? DEFAULT_RETRY;
+    const started = Date.now();
+    for (let retry = 1; ; retry++) {
+      const out = await this.once(args, opts.input);
+      const pause = out.code !== 0 && isTransient(out.stderr) ? nextPause(policy, retry, Date.now() - started) : undefined;
+      if (pause === undefined) {
+        if (out.code !== 0 && !opts.allowFailure) throw new KubectlError(args, out);
+        return out;
+      }
+      this.opts.onRetry?.(`kubectl ${args[0]} ${args[1] ?? ''}: ${out.stderr.trim().split('\n').pop()}; retrying in ${pause / 1000}s`);
+      await sleep(pause);
+    }
   }
 
   async json<T>(args: string[], opts: ExecOptions = {}): Promise<T> {
@@ -43,6 +97,7 @@ export class Kubectl implements KubeClient {
 
   watch(apiPath: string, onEvent: (e: WatchEvent) => void): WatchStream {
     const child = spawn(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
     let buf = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -56,9 +111,15 @@ export class Kubectl implements KubeClient {
     });
     child.stderr.resume();
     const done = new Promise<number>((resolve) => {
-      child.on('close', (code) => resolve(code ?? 0));
+      child.on('close', (code) => {
+        this.children.delete(child);
+        resolve(code ?? 0);
+      });
       // A kubectl that cannot start ends the stream like a closed watch: the caller lists again.
-      child.on('error', () => resolve(127));
+      child.on('error', () => {
+        this.children.delete(child);
+        resolve(127);
+      });
     });
     return { stop: () => child.kill('SIGTERM'), done };
   }

@@ -4,6 +4,8 @@ import type { Permission } from '../kube/access.js';
 import type { KubeObject } from '../kube/objects.js';
 import { isNamespaced, resourceOf } from '../kube/resources.js';
 import { WORKLOADS } from '../rollout/workloads.js';
+import { LOCK_NAME } from '../state/lock.js';
+import { RECORD_NAME } from '../state/record.js';
 
 /**
  * Server-side apply is a PATCH that creates what is missing; an existing namespace is only
@@ -23,6 +25,13 @@ export function requiredPermissions(objects: KubeObject[], namespaceExists: bool
     add('patch', resourceOf(o), isNamespaced(o.kind));
     add('create', resourceOf(o), isNamespaced(o.kind));
   }
+  // The deploy lock and the release record.
+  add('get', `leases.coordination.k8s.io/${LOCK_NAME}`);
+  add('update', `leases.coordination.k8s.io/${LOCK_NAME}`);
+  add('create', 'leases.coordination.k8s.io');
+  add('get', `configmaps/${RECORD_NAME}`);
+  add('patch', `configmaps/${RECORD_NAME}`);
+  add('create', 'configmaps');
   // Watching the rollout and explaining a failure.
   for (const r of ['pods', 'events']) add('list', r);
   add('watch', 'pods');

@@ -12,6 +12,7 @@ const STATUS_WORDS: Record<string, string> = {
   deployed: '✅ deployed',
   'rolled-back': '↩️ failed and rolled back to the previous release',
   failed: '❌ failed',
+  cancelled: '⏹️ cancelled; the previous release restored',
   'dry-run': '🔍 dry run',
 };
 

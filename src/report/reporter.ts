@@ -23,3 +23,16 @@ export const consoleReporter = (write: (s: string) => void = (s) => process.stdo
   },
   setSecret: () => undefined,
 });
+
+/**
+ * Runs a step whose failure must not change the release's result (a summary, a PR comment, a
+ * deployment status, the release record): a failure becomes a warning.
+ */
+export async function bestEffort<T>(reporter: Reporter, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    reporter.warning(`${what} failed: ${(err as Error).message.split('\n')[0]}; the release's result is unchanged`);
+    return undefined;
+  }
+}

@@ -11,6 +11,7 @@ const HEADLINE: Record<Status, string> = {
   deployed: '✅ Deployed',
   'rolled-back': '↩️ Rolled back',
   failed: '❌ Failed',
+  cancelled: '⏹️ Cancelled',
   'dry-run': '🔍 Dry run',
 };
 

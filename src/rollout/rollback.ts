@@ -6,6 +6,7 @@ import { collectionPath } from '../kube/resources.js';
 import type { Reporter } from '../report/reporter.js';
 import { describeStep } from '../report/summary.js';
 import { snapshot, type Snapshot } from './snapshot.js';
+import { reclaimAfterUndo } from './ownership.js';
 import { watchRollout } from './watch.js';
 import { workloadId, workloadKind } from './workloads.js';
 
@@ -17,14 +18,16 @@ export type RollbackStep =
  * One step per workload: undo where its spec moved since the snapshot (by generation, so a
  * change the controller has not acted on yet counts too); keep where it did not (a config-only
  * deploy, or a failure before this workload was reached); leave what did not exist before.
+ * Without a fresh snapshot (the API failed), every workload with a revision is undone: an undo to
+ * the revision already live changes nothing.
  */
-export function planRollback(before: Snapshot[], after: Snapshot[]): RollbackStep[] {
-  const now = new Map(after.map((s) => [workloadId(s), s]));
+export function planRollback(before: Snapshot[], after: Snapshot[] | undefined): RollbackStep[] {
+  const now = new Map((after ?? []).map((s) => [workloadId(s), s]));
   return before.map((s) => {
     const id = { kind: s.kind, name: s.name };
     if (!s.existed) return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
     const live = now.get(workloadId(s));
-    const moved = live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
+    const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
     if (!moved) return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
     if (s.revision === undefined) return { action: 'keep', ...id, reason: 'no revision history to return to (revisionHistoryLimit 0)' };
     return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
@@ -53,9 +56,21 @@ async function unstickStatefulSet(kube: KubeClient, namespace: string, name: str
   return stuck.map((p) => p.metadata.name);
 }
 
-async function runUndo(kube: KubeClient, namespace: string, step: UndoStep, reporter: Reporter): Promise<void> {
+export type RollbackOptions = {
+  timeoutMs: number;
+  fieldManager: string;
+  reporter: Reporter;
+  /** Wait for the restored release to be healthy (not when a cancelled run has seconds left). */
+  wait: boolean;
+};
+
+async function runUndo(kube: KubeClient, namespace: string, step: UndoStep, opts: RollbackOptions): Promise<void> {
+  const { reporter } = opts;
   try {
+    const since = Date.now();
     await undo(kube, namespace, step);
+    // The next release must own what the undo restored, to be able to remove it.
+    await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, since);
     if (workloadKind(step.kind).unstickAfterUndo) {
       const deleted = await unstickStatefulSet(kube, namespace, step.name);
       if (deleted.length) reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
@@ -63,6 +78,16 @@ async function runUndo(kube: KubeClient, namespace: string, step: UndoStep, repo
   } catch (err) {
     step.error = (err as Error).message;
     reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+  }
+}
+
+/** The live revisions now; undefined (and said) when the API does not answer even after retries. */
+async function currentRevisions(kube: KubeClient, namespace: string, before: Snapshot[], reporter: Reporter): Promise<Snapshot[] | undefined> {
+  try {
+    return await snapshot(kube, namespace, before);
+  } catch (err) {
+    reporter.warning(`cannot read the live revisions (${(err as Error).message.split('\n')[0]}): undoing every workload to its recorded revision`);
+    return undefined;
   }
 }
 
@@ -74,17 +99,16 @@ export async function rollBack(
   kube: KubeClient,
   namespace: string,
   before: Snapshot[],
-  timeoutMs: number,
-  reporter: Reporter,
+  opts: RollbackOptions,
 ): Promise<{ steps: RollbackStep[]; healthy: boolean }> {
-  const steps = planRollback(before, await snapshot(kube, namespace, before));
+  const steps = planRollback(before, await currentRevisions(kube, namespace, before, opts.reporter));
   for (const step of steps) {
-    reporter.info(`rollback ${describeStep(step)}`);
-    if (step.action === 'undo') await runUndo(kube, namespace, step, reporter);
+    opts.reporter.info(`rollback ${describeStep(step)}`);
+    if (step.action === 'undo') await runUndo(kube, namespace, step, opts);
   }
   const undone = steps.filter((s): s is UndoStep => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
   const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
-  if (!undone.length) return { steps, healthy: allRestored };
-  const outcome = await watchRollout(kube, namespace, undone, { timeoutMs, log: (l) => reporter.info(`  ${l}`) });
+  if (!undone.length || !opts.wait) return { steps, healthy: allRestored };
+  const outcome = await watchRollout(kube, namespace, undone, { timeoutMs: opts.timeoutMs, log: (l) => opts.reporter.info(`  ${l}`) });
   return { steps, healthy: outcome.ok && allRestored };
 }

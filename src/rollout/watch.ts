@@ -10,11 +10,11 @@ export type Outcome = {
   ok: boolean;
   verdicts: Map<string, Verdict>;
   /** Why it ended badly: a failure signal, the deadline, or a problem seen while soaking. */
-  cause?: 'failure' | 'timeout' | 'soak';
+  cause?: 'failure' | 'timeout' | 'soak' | 'cancelled';
   /** When the earliest pod of a failing workload was created: how long the doomed release ran. */
   firstDoomedPodAt?: number;
 };
-export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void };
+export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void; signal?: AbortSignal };
 
 /** The live objects seen so far, by kind and name: complete for a kind once it is listed. */
 class Cache {
@@ -74,13 +74,18 @@ function judgeAtDeadline(w: WorkloadRef, cache: Cache, now: number): Verdict {
 
 type PodHealth = { restarts: number; ready: boolean; exited: boolean };
 
-/** Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. */
+/**
+ * Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. A pod
+ * being deleted (an eviction, a drain, a scale-down) is leaving, not failing: it is not judged.
+ */
 function health(w: WorkloadRef, cache: Cache): Map<string, PodHealth> {
   const out = new Map<string, PodHealth>();
   for (const p of podsOf(w, cache)) {
+    if (p.metadata.deletionTimestamp) continue;
     const statuses = p.status?.containerStatuses ?? [];
     const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-    const exited = statuses.some((c) => !c.state?.running);
+    // Exited: ended, or waiting to start again after an end — not a first start still pending.
+    const exited = statuses.some((c) => c.state?.terminated || (c.state?.waiting && c.lastState?.terminated));
     out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
   }
   return out;
@@ -157,6 +162,8 @@ class RolloutWatch {
     return new Promise<Outcome>((resolve) => {
       this.resolve = resolve;
       this.later(this.opts.timeoutMs, () => this.atDeadline());
+      this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, Date.now()), 'cancelled'), { once: true });
+      if (this.opts.signal?.aborted) return this.finish(false, new Map(), 'cancelled');
       // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
       this.ticker = setInterval(() => this.evaluate(), 1000);
       for (const kind of this.kinds) void this.open(kind);

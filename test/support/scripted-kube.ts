@@ -4,7 +4,7 @@
 // `annotate --local`, the manifest parsing) run the real kubectl.
 import { KubectlError, type ExecOptions, type ExecResult, type KubeClient, type WatchStream } from '../../src/kube/client.js';
 import { Kubectl } from '../../src/kube/kubectl.js';
-import type { KubeObject, WatchEvent } from '../../src/kube/objects.js';
+import type { KubeObject, Resource, WatchEvent } from '../../src/kube/objects.js';
 
 type Reply = ExecResult | ((args: string[], input?: string) => ExecResult | Promise<ExecResult>);
 type Script = { match: RegExp; reply: Reply; times: number };
@@ -36,6 +36,37 @@ export class ScriptedKube implements KubeClient {
   constructor(readonly namespace: string) {
     // What a healthy cluster and an allowed identity answer; tests register more specific scripts first.
     this.on(/^config view --minify /, ok('local'));
+    // The deploy lock and the release record, kept like any other object.
+    this.on(/^get (lease|configmap) (\S+) -n \S+ -o json --ignore-not-found$/, (args) => {
+      const o = this.get(args[1] === 'lease' ? 'Lease' : 'ConfigMap', args[2]);
+      return ok(o ? JSON.stringify(o) : '');
+    });
+    this.on(/^create -f - -o json$/, (_args, input) => {
+      const o = JSON.parse(input!) as KubeObject;
+      if (this.get(o.kind, o.metadata.name)) return fails(`Error from server (AlreadyExists): ${o.kind} "${o.metadata.name}" already exists`);
+      this.put(o.kind, o);
+      return ok(JSON.stringify(this.get(o.kind, o.metadata.name)));
+    });
+    this.on(/^replace -f - -o json$/, (_args, input) => {
+      const o = JSON.parse(input!) as KubeObject;
+      const live = this.get(o.kind, o.metadata.name);
+      if (!live) return fails(`Error from server (NotFound): ${o.kind} "${o.metadata.name}" not found`);
+      if (o.metadata.resourceVersion !== live.metadata.resourceVersion)
+        return fails(`Error from server (Conflict): Operation cannot be fulfilled: the object has been modified`);
+      this.put(o.kind, o);
+      return ok(JSON.stringify(this.get(o.kind, o.metadata.name)));
+    });
+    this.on(/^apply --server-side --field-manager=\S+-record /, (_args, input) => {
+      const o = JSON.parse(input!) as KubeObject;
+      this.put(o.kind, o);
+      return ok(`configmap/${o.metadata.name} serverside-applied`);
+    });
+    // Read back after an undo, to hand its fields over: the stored object, without managed fields.
+    this.on(/^get (\w+)\/(\S+) -n \S+ --show-managed-fields -o json$/, (args) => {
+      const [kind, name] = args[1].split('/');
+      const o = this.get(kind.charAt(0).toUpperCase() + kind.slice(1).replace('set', 'Set'), name);
+      return o ? ok(JSON.stringify(o)) : fails(`Error from server (NotFound): ${kind} "${name}" not found`);
+    });
     this.on(/^auth can-i /, ok('yes\n'));
     this.on(/^get namespace \S+ --ignore-not-found -o name$/, (args) => ok(`namespace/${args[2]}\n`));
   }
@@ -53,10 +84,10 @@ export class ScriptedKube implements KubeClient {
   }
 
   /** Stores an object (a copy) and tells the watchers of its kind. */
-  put(kind: string, o: KubeObject): void {
+  put(kind: string, o: Resource): void {
     const byName = this.byKind(kind);
     const type = byName.has(o.metadata.name) ? 'MODIFIED' : 'ADDED';
-    const stored = copy({ ...o, metadata: { ...o.metadata, resourceVersion: String(++this.resourceVersion) } });
+    const stored = copy({ ...o, metadata: { ...o.metadata, resourceVersion: String(++this.resourceVersion) } }) as KubeObject;
     byName.set(o.metadata.name, stored);
     this.notify(kind, { type, object: copy(stored) });
   }

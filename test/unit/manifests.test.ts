@@ -519,6 +519,9 @@ describe('deployer RBAC (k8s/deployer-rbac.yaml, applied by an admin)', () => {
     ['apps', 'replicasets', READ, undefined],
     ['apps', 'controllerrevisions', READ, undefined],
     ['', 'namespaces', ['get', 'patch'], ['medaudit']],
+    // The deploy lock: read and renewed by name, created once.
+    ['coordination.k8s.io', 'leases', ['get', 'update'], ['medaudit-deploy-lock']],
+    ['coordination.k8s.io', 'leases', ['create'], undefined],
   ];
 
   // One line per (group, resource): rules may group resources as they like.

@@ -15,8 +15,10 @@ import { deploy } from '../../src/pipeline.js';
 import { consoleReporter } from '../../src/report/reporter.js';
 import { atRevision, deploymentFixture, FIXTURE_NAMESPACE as NS, restarted, serveDeployment, type DeploymentFixture } from '../support/fixtures.js';
 import { fails, ok, ScriptedKube } from '../support/scripted-kube.js';
+import { heldBy } from '../../src/state/lock.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
+const HOLDER = { id: 'acme/app run 42 attempt 1 job deploy', url: 'https://ci.example/42' };
 let registry: http.Server;
 let health: http.Server;
 let healthStatus = 200;
@@ -94,7 +96,7 @@ function setup(s: Setup = {}) {
   serveDeployment(kube, deploymentFixture('healthy-complete'));
   if (s.worker) serveDeployment(kube, renamed(deploymentFixture('healthy-complete'), 'worker'));
   if (s.namespaceExists === false) kube.on(/^get namespace \S+ --ignore-not-found -o name$/, ok(''));
-  kube.on(/^apply --server-side /, async (args, input) => {
+  kube.on(/^apply --server-side --field-manager=medaudit-deploy --force-conflicts /, async (args, input) => {
     const kinds = (JSON.parse(input!) as { items: KubeObject[] }).items.map((o) => o.kind);
     if (args.includes('--dry-run=server') && s.namespaceExists === false) {
       // What the real server answers for a namespace that does not exist yet.
@@ -120,8 +122,9 @@ function setup(s: Setup = {}) {
     ...s.inputs,
   };
   const inputs = parseInputs((name) => values[name] ?? '', { defaultManifests: 'k8s' });
-  const run = () => deploy(inputs, { cwd: process.cwd(), sha: 'a'.repeat(40), runId: '42' }, { kube, docker, reporter });
-  return { kube, lines, run };
+  const cancel = new AbortController();
+  const run = () => deploy(inputs, { cwd: process.cwd(), sha: 'a'.repeat(40), runId: '42', holder: HOLDER }, { kube, docker, reporter, signal: cancel.signal });
+  return { kube, lines, run, cancel };
 }
 
 /** Undo restores the captured healthy release under a new, higher revision number, as upstream does. */
@@ -133,7 +136,7 @@ const undoRestores = (kube: ScriptedKube, revision = 4) =>
 
 const appliedKinds = (kube: ScriptedKube) =>
   kube.calls
-    .filter((c) => c.args[0] === 'apply' && !c.args.includes('--dry-run=server'))
+    .filter((c) => c.args[0] === 'apply' && !c.args.includes('--dry-run=server') && c.args.includes('--field-manager=medaudit-deploy'))
     .map((c) => (JSON.parse(c.input!) as { items: KubeObject[] }).items.map((o) => o.kind).join(','));
 
 describe('deploy() against a scripted cluster', () => {
@@ -339,5 +342,95 @@ describe('deploy() against a scripted cluster', () => {
     const { kube, run } = setup({ namespaceExists: false, noNamespace: true });
     await expect(run()).rejects.toThrow(`input 'namespace': namespace '${NS}' does not exist and the manifests do not create it`);
     expect(kube.called(/^apply /)).toEqual([]);
+  });
+
+  test('the deploy lock is held while the release runs, and freed after; the record says deployed', async () => {
+    const held: string[] = [];
+    const { kube, run } = setup({
+      onApply: (kinds) => {
+        held.push(kube.get('Lease', 'medaudit-deploy-lock')?.spec.holderIdentity);
+        if (kinds.includes('Deployment')) serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+      },
+    });
+    const result = await run();
+    expect(result.status).toBe('deployed');
+    expect(new Set(held)).toEqual(new Set([HOLDER.id]));
+    expect(kube.get('Lease', 'medaudit-deploy-lock')?.spec.holderIdentity).toBe('');
+    const record = JSON.parse((kube.get('ConfigMap', 'medaudit-deploy-release') as any).data.record);
+    expect(record).toMatchObject({ state: 'deployed', run: HOLDER.id, runUrl: HOLDER.url, before: [expect.objectContaining({ revision: 2 })] });
+    expect(record.lastGood).toEqual([expect.objectContaining({ kind: 'Deployment', name: 'backend', revision: 3 })]);
+  });
+
+  test('another run holding the lock: refused after lock-timeout, naming it, with nothing applied', async () => {
+    const { kube, run } = setup({ inputs: { 'lock-timeout': '1s' } });
+    kube.put('Lease', heldBy(NS, { id: 'acme/app run 41 attempt 1 job deploy', url: 'https://ci.example/41' }, Date.now()));
+    await expect(run()).rejects.toThrow(/is being deployed by acme\/app run 41 attempt 1 job deploy \(https:\/\/ci\.example\/41\): .*nothing was changed$/);
+    expect(appliedKinds(kube)).toEqual([]);
+  });
+
+  test('after a run that died mid-release, "before" is the release it found, not the broken one it left', async () => {
+    const { kube, lines, run } = setup({ onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, deploymentFixture('crashloop'))) });
+    // The dead run found revision 2, left revision 3 (crashing) live, and never finished.
+    serveDeployment(kube, deploymentFixture('crashloop'));
+    const dead = {
+      state: 'in-progress',
+      run: 'acme/app run 40 attempt 1 job deploy',
+      runUrl: 'https://ci.example/40',
+      startedAt: '2026-11-30T05:00:00Z',
+      before: [{ kind: 'Deployment', name: 'backend', existed: true, revision: 2, generation: 2 }],
+    };
+    kube.put('ConfigMap', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'medaudit-deploy-release', namespace: NS },
+      data: { record: JSON.stringify(dead) },
+    } as never);
+    undoRestores(kube);
+    const result = await run();
+    expect(lines).toContainEqual(expect.stringMatching(/^warning: the release by acme\/app run 40 .*never finished/));
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(result.status).toBe('rolled-back');
+    const record = JSON.parse((kube.get('ConfigMap', 'medaudit-deploy-release') as any).data.record);
+    expect(record).toMatchObject({ state: 'rolled-back', run: HOLDER.id, lastGood: [expect.objectContaining({ revision: 2 })] });
+  });
+
+  test('cancelled mid-watch: the watch stops, the undo starts at once without waiting, status cancelled, lock freed', async () => {
+    const { kube, run, cancel } = setup({
+      onApply: (kinds) => {
+        if (!kinds.includes('Deployment')) return;
+        serveDeployment(kube, atRevision(deploymentFixture('rolling-in-progress'), 3));
+        setTimeout(() => cancel.abort(), 300);
+      },
+    });
+    undoRestores(kube);
+    const started = Date.now();
+    const result = await run();
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(result).toMatchObject({ status: 'cancelled', rolledBack: true, failureReason: 'the run was cancelled' });
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(appliedKinds(kube)).toEqual(['Namespace', 'ConfigMap', 'Deployment']);
+    expect(kube.get('Lease', 'medaudit-deploy-lock')?.spec.holderIdentity).toBe('');
+    expect(JSON.parse((kube.get('ConfigMap', 'medaudit-deploy-release') as any).data.record).state).toBe('cancelled');
+  });
+
+  test('the API failing as the rollback starts: every workload is still undone to its recorded revision', async () => {
+    const { kube, lines, run } = setup({
+      onApply: (kinds) => {
+        if (!kinds.includes('Deployment')) return;
+        serveDeployment(kube, deploymentFixture('crashloop'));
+      },
+    });
+    let failing = false;
+    kube.on(/^logs /, () => {
+      // The failure is being explained: from now on the API does not answer lists.
+      if (!failing) kube.failLists('Deployment', 1);
+      failing = true;
+      return ok('');
+    });
+    undoRestores(kube);
+    const result = await run();
+    expect(lines).toContainEqual(expect.stringMatching(/^warning: cannot read the live revisions .*undoing every workload to its recorded revision$/));
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(result.status).toBe('rolled-back');
   });
 });

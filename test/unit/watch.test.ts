@@ -171,3 +171,39 @@ describe('watchRollout', () => {
     expect(outcome.ok).toBe(true);
   });
 });
+
+describe('watchRollout soak with pods that leave', () => {
+  test('a new pod evicted or drained during the soak (terminating, then gone), and its replacement starting, are no failure', async () => {
+    const { kube, opts } = setup();
+    serveDeployment(kube, deploymentFixture('healthy-complete'));
+    const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts({ soakMs: 1500 }));
+    await watching(kube, 3);
+    await sleep(100);
+    const evicted = deploymentFixture('healthy-complete').pods[0];
+    // The eviction: deletionTimestamp set, readiness and the container going away, then the pod removed.
+    evicted.metadata.deletionTimestamp = new Date().toISOString();
+    evicted.status.conditions = evicted.status.conditions.map((c: { type: string }) => (c.type === 'Ready' ? { ...c, status: 'False' } : c));
+    evicted.status.containerStatuses[0].state = { terminated: { exitCode: 0, reason: 'Completed' } };
+    kube.put('Pod', evicted);
+    await sleep(200);
+    kube.remove('Pod', evicted.metadata.name);
+    // Its replacement: created with no container status, then waiting for its first start, then Ready.
+    const replacement = deploymentFixture('healthy-complete').pods[0];
+    replacement.metadata.name = `${replacement.metadata.name}-new`;
+    const ready = structuredClone(replacement.status);
+    replacement.status = { phase: 'Pending', conditions: [] };
+    kube.put('Pod', replacement);
+    await sleep(100);
+    replacement.status = {
+      ...ready,
+      conditions: [],
+      containerStatuses: [{ ...ready.containerStatuses[0], ready: false, state: { waiting: { reason: 'ContainerCreating' } } }],
+    };
+    kube.put('Pod', replacement);
+    await sleep(100);
+    replacement.status = ready;
+    kube.put('Pod', replacement);
+    const outcome = await watch;
+    expect(outcome.ok).toBe(true);
+  });
+});

@@ -1,0 +1,45 @@
+// The post step GitHub runs after the deploy step, also when that step was cancelled or killed:
+// a release the step did not finish is returned to what ran before, the deploy lock freed, and
+// what the step left on the runner (kubeconfig, docker config) removed.
+import { rmSync } from 'node:fs';
+import type { Inputs } from './inputs.js';
+import { writeKubeconfig } from './kube/kubeconfig.js';
+import { bestEffort, type Reporter } from './report/reporter.js';
+import { describeStep } from './report/summary.js';
+import { rollBack } from './rollout/rollback.js';
+import type { Snapshot } from './rollout/snapshot.js';
+import { kubectlFor, maskSecrets } from './run.js';
+import { releaseLock, type Holder } from './state/lock.js';
+import { readRecord, writeRecord } from './state/record.js';
+
+/** What the deploy step left for its post step. */
+export type SavedState = { release?: string; finished?: string; kubeconfigDir?: string; dockerConfigDir?: string };
+type StartedRelease = { namespace: string; before: Snapshot[]; holder: Holder };
+
+export async function post(inputs: Inputs, saved: SavedState, reporter: Reporter): Promise<void> {
+  // A killed step cannot clean up after itself.
+  for (const dir of [saved.kubeconfigDir, saved.dockerConfigDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  if (saved.finished === 'true' || !saved.release) return;
+  const { namespace, before, holder } = JSON.parse(saved.release) as StartedRelease;
+  reporter.warning(`the deploy step did not finish (cancelled or killed): restoring in ${namespace} the release that ran before it`);
+  maskSecrets(inputs, reporter);
+  const kubeconfig = inputs.kubeconfig ? writeKubeconfig(inputs.kubeconfig) : undefined;
+  try {
+    const kube = await kubectlFor(inputs, kubeconfig?.path, reporter);
+    const opts = { timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000), fieldManager: inputs.fieldManager, reporter, wait: true };
+    const { steps, healthy } = inputs.rollback ? await rollBack(kube, namespace, before, opts) : { steps: [], healthy: false };
+    const record = await readRecord(kube, namespace);
+    if (record?.state === 'in-progress' && record.run === holder.id) {
+      const lastGood = healthy && steps.length ? before : record.lastGood;
+      await bestEffort(reporter, 'writing the release record', () =>
+        writeRecord(kube, namespace, { ...record, state: 'cancelled', finishedAt: new Date().toISOString(), lastGood }, inputs.fieldManager),
+      );
+    }
+    if (await releaseLock(kube, namespace, holder.id)) reporter.info(`deploy lock of ${namespace} released`);
+    const lines = ['## ⏹️ Cancelled — the previous release restored', '', ...steps.map((s) => `- ${describeStep(s)}`), ''];
+    if (!healthy && steps.some((s) => s.action === 'undo')) lines.push('**The restored release is not healthy yet.**', '');
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(lines.join('\n')));
+  } finally {
+    kubeconfig?.remove();
+  }
+}

@@ -1,0 +1,277 @@
+// A release in progress, once validated and built: it holds the namespace's deploy lock, records
+// what ran before (in the cluster too, for a run that dies), applies the phases in order, watches,
+// checks health and soaks; on failure or cancellation it explains why and restores what ran before.
+import { checkHealth } from './health/http.js';
+import type { Inputs } from './inputs.js';
+import { applyServerSide } from './kube/apply.js';
+import { KubectlError, type KubeClient } from './kube/client.js';
+import { objectId, type KubeObject } from './kube/objects.js';
+import { planPhases, workloadsOf, type Phase } from './manifests/plan.js';
+import { bestEffort, type Reporter } from './report/reporter.js';
+import { explain } from './report/summary.js';
+import type { ReleaseResult, Status, WorkloadRow } from './result.js';
+import { diagnose } from './rollout/diagnose.js';
+import { rollBack } from './rollout/rollback.js';
+import { imagesOf, snapshot, type Snapshot } from './rollout/snapshot.js';
+import type { PodFailure } from './rollout/verdict.js';
+import { watchRollout, type Outcome } from './rollout/watch.js';
+import { workloadId, type WorkloadRef } from './rollout/workloads.js';
+import { DeployLock, type Holder } from './state/lock.js';
+import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord } from './state/record.js';
+
+export type ReleaseTools = { kube: KubeClient; reporter: Reporter; signal?: AbortSignal };
+export type ReleaseHooks = {
+  /** The "before" is known and recorded: from here on a run that dies must be rolled back. */
+  started?: (state: { namespace: string; before: Snapshot[]; holder: Holder }) => void;
+};
+
+type Failure = { reason: string; outcome?: Outcome };
+
+const refsOf = (phase: Phase): WorkloadRef[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
+
+function failuresOf(outcome: Outcome): { workload: string; failure: PodFailure }[] {
+  return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
+}
+
+function outcomeFailure(outcome: Outcome, timeoutSeconds: number, prefix = ''): Failure {
+  const first = failuresOf(outcome)[0];
+  const what = first ? `${first.workload}: ${first.failure.reason}: ${first.failure.message}` : 'the release degraded';
+  const reason = outcome.cause === 'timeout' ? `not Ready within ${timeoutSeconds}s: ${first?.failure.reason ?? 'timeout'}` : what;
+  return { reason: `${prefix}${reason}`, outcome };
+}
+
+/** One row per workload for the summary, with the revision it ran before. */
+function workloadRows(workloads: KubeObject[], before: Snapshot[], pinned: string): Map<string, WorkloadRow> {
+  const rows = new Map<string, WorkloadRow>(
+    before.map((s) => [workloadId(s), { workload: workloadId(s), image: '', before: s.revision, verdict: 'not reached' }]),
+  );
+  for (const w of workloads) {
+    const mine = imagesOf(w)
+      .filter((i) => i.endsWith(`=${pinned}`))
+      .map((i) => i.split('=')[0]);
+    rows.get(workloadId({ kind: w.kind, name: w.metadata.name }))!.image = mine.join(', ') || 'unchanged';
+  }
+  return rows;
+}
+
+/** What the record says of a finished release, and which revisions are now known good. */
+function recordOutcome(
+  status: Status,
+  before: Snapshot[],
+  after: Snapshot[],
+  restored: boolean,
+  previous?: Snapshot[],
+): { state: RecordState; lastGood?: Snapshot[] } {
+  if (status === 'deployed') return { state: 'deployed', lastGood: after };
+  const state: RecordState = status === 'rolled-back' ? 'rolled-back' : status === 'cancelled' ? 'cancelled' : 'failed';
+  return { state, lastGood: restored ? before : previous };
+}
+
+/** A release in progress: what ran before, the phases, the rollout budget, and the summary rows. */
+export class Release {
+  private readonly deadline: number;
+
+  private constructor(
+    private readonly inputs: Inputs,
+    private readonly tools: ReleaseTools,
+    private readonly namespace: string,
+    private readonly phases: Phase[],
+    private readonly before: Snapshot[],
+    private readonly rows: Map<string, WorkloadRow>,
+    private readonly base: ReleaseResult,
+    private readonly lock: DeployLock,
+    private readonly record: ReleaseRecord,
+  ) {
+    // The rollout budget starts now: building and validating do not use it up.
+    this.deadline = Date.now() + inputs.timeoutSeconds * 1000;
+  }
+
+  /**
+   * Takes the namespace's deploy lock, then records the live revision of every workload about to
+   * change — or, after a run that died mid-release, the revisions that run found — before anything
+   * else is applied. On a first install the Namespace is applied first: the lock lives in it.
+   */
+  static async begin(
+    inputs: Inputs,
+    tools: ReleaseTools,
+    target: { namespace: string; namespaceExists: boolean },
+    objects: KubeObject[],
+    base: ReleaseResult,
+    holder: Holder,
+    hooks: ReleaseHooks = {},
+  ): Promise<Release> {
+    const { kube, reporter } = tools;
+    const { namespace } = target;
+    const phases = planPhases(objects);
+    if (!target.namespaceExists) {
+      const ns = phases.find((p) => p.name === 'namespace')?.objects ?? [];
+      reporter.info(await applyServerSide(kube, namespace, ns, inputs.fieldManager));
+    }
+    const lock = await reporter.group(`deploy lock of ${namespace}`, () =>
+      DeployLock.acquire(kube, namespace, holder, {
+        timeoutMs: inputs.lockTimeoutSeconds * 1000,
+        log: (l) => reporter.info(l),
+        warn: (l) => reporter.warning(l),
+        signal: tools.signal,
+      }),
+    );
+    try {
+      const workloads = phases.flatMap(workloadsOf);
+      const live = await snapshot(
+        kube,
+        namespace,
+        workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })),
+      );
+      const previous = await readRecord(kube, namespace);
+      const { before, unfinished } = beforeOf(previous, live);
+      if (unfinished) {
+        reporter.warning(
+          `the release by ${unfinished.run}${unfinished.runUrl ? ` (${unfinished.runUrl})` : ''}, started ${unfinished.startedAt}, never finished: ` +
+            'what it left live is not taken for the release before this one; a rollback returns to the release before it',
+        );
+      }
+      const record: ReleaseRecord = {
+        state: 'in-progress',
+        run: holder.id,
+        runUrl: holder.url,
+        image: base.image,
+        startedAt: new Date().toISOString(),
+        before,
+        lastGood: previous?.lastGood,
+      };
+      await writeRecord(kube, namespace, record, inputs.fieldManager);
+      hooks.started?.({ namespace, before, holder });
+      return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
+    } catch (err) {
+      await lock.release().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private get cancelled(): boolean {
+    return this.tools.signal?.aborted ?? false;
+  }
+
+  /** Each phase applied, then its workloads watched until Ready, before the next one starts. */
+  async applyPhases(): Promise<Failure | undefined> {
+    for (const phase of this.phases) {
+      const failure = (await this.apply(phase)) ?? (await this.watch(phase));
+      if (failure) return failure;
+    }
+    return undefined;
+  }
+
+  private async apply(phase: Phase): Promise<Failure | undefined> {
+    const { kube, reporter } = this.tools;
+    if (this.cancelled) return { reason: 'cancelled' };
+    try {
+      await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+        reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+      });
+      return undefined;
+    } catch (err) {
+      // Earlier phases are in: a rejected apply is a failed release like any other.
+      return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : (err as Error).message}` };
+    }
+  }
+
+  private async watch(phase: Phase): Promise<Failure | undefined> {
+    const targets = refsOf(phase);
+    if (!phase.wait || !targets.length) return undefined;
+    const { kube, reporter, signal } = this.tools;
+    const started = Date.now();
+    const timeoutMs = Math.max(1000, this.deadline - Date.now());
+    const outcome = await reporter.group(`watch ${phase.name}`, () =>
+      watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal }),
+    );
+    for (const t of targets) {
+      const v = outcome.verdicts.get(workloadId(t));
+      const row = this.rows.get(workloadId(t))!;
+      row.seconds = (Date.now() - started) / 1000;
+      row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
+    }
+    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
+  }
+
+  async checkHealth(): Promise<Failure | undefined> {
+    const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
+    if (!url || this.cancelled) return this.cancelled ? { reason: 'cancelled' } : undefined;
+    const { reporter } = this.tools;
+    const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+    if (health.ok) return undefined;
+    return {
+      reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
+    };
+  }
+
+  /** After Ready, keeps watching for restarts and readiness flaps. */
+  async soak(): Promise<Failure | undefined> {
+    const seconds = this.inputs.soakSeconds;
+    if (seconds <= 0) return undefined;
+    const { kube, reporter, signal } = this.tools;
+    const targets = this.phases.flatMap(refsOf);
+    const outcome = await reporter.group(`soak ${seconds}s`, () =>
+      watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l), signal }),
+    );
+    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
+  }
+
+  /**
+   * Explains the failure, then returns every workload that moved to its recorded revision. A
+   * cancelled run only starts the undo (the runner kills it seconds later): the post step checks it.
+   */
+  async fail(failure: Failure): Promise<ReleaseResult> {
+    const { kube, reporter } = this.tools;
+    const cancelled = this.cancelled;
+    const reason = cancelled ? 'the run was cancelled' : failure.reason;
+    reporter.error(reason, cancelled ? 'release cancelled' : 'release failed');
+    const diagnoses = failure.outcome && !cancelled ? await diagnose(kube, this.namespace, failuresOf(failure.outcome)) : [];
+    for (const d of diagnoses) reporter.error(explain(d).join('\n'), `${d.workload}: ${d.reason}`);
+    const detectionSeconds = failure.outcome?.firstDoomedPodAt ? (Date.now() - failure.outcome.firstDoomedPodAt) / 1000 : undefined;
+    const failed: ReleaseResult = { ...this.base, status: cancelled ? 'cancelled' : 'failed', failureReason: reason, diagnoses, detectionSeconds };
+    if (!this.inputs.rollback) {
+      reporter.warning('rollback is off: the failed release stays in place');
+      return this.finish(failed);
+    }
+    const { steps, healthy } = await reporter.group('roll back', () =>
+      rollBack(kube, this.namespace, this.before, {
+        timeoutMs: Math.max(60_000, this.inputs.timeoutSeconds * 1000),
+        fieldManager: this.inputs.fieldManager,
+        reporter,
+        wait: !cancelled,
+      }),
+    );
+    if (steps.every((s) => s.action === 'leave')) reporter.warning('first install: nothing ran before, so the resources stay for debugging');
+    reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
+    const undone = steps.some((s) => s.action === 'undo' && !s.error);
+    const status: Status = cancelled ? 'cancelled' : undone && healthy ? 'rolled-back' : 'failed';
+    return this.finish(
+      {
+        ...failed,
+        status,
+        rolledBack: undone,
+        failureReason: undone && !healthy && !cancelled ? `${reason}; the restored release is not healthy` : reason,
+        rollback: steps,
+      },
+      undone && healthy,
+    );
+  }
+
+  /** The result, with every workload's revision as it is now; the record updated and the lock freed. */
+  async finish(result: ReleaseResult, restored = false): Promise<ReleaseResult> {
+    const { kube, reporter } = this.tools;
+    try {
+      const now = await snapshot(kube, this.namespace, this.before).catch(() => undefined);
+      const after = new Map((now ?? []).map((s) => [workloadId(s), s.revision]));
+      const rows = [...this.rows.values()].map((row) => ({ ...row, after: after.get(row.workload) }));
+      if (result.status === 'deployed') for (const row of rows) if (row.verdict === 'not reached') row.verdict = 'ready';
+      const outcome = recordOutcome(result.status, this.before, now ?? this.before, restored, this.record.lastGood);
+      await bestEffort(reporter, 'writing the release record', () =>
+        writeRecord(kube, this.namespace, { ...this.record, ...outcome, finishedAt: new Date().toISOString() }, this.inputs.fieldManager),
+      );
+      return { ...result, rows };
+    } finally {
+      await bestEffort(reporter, 'releasing the deploy lock', () => this.lock.release());
+    }
+  }
+}
