@@ -22,6 +22,29 @@ jest() { # NODE RESULT-NAME ARGS...
   "$node" --experimental-vm-modules --no-warnings node_modules/jest/bin/jest.js --json --outputFile "$results/$name.json" "$@"
 }
 
+# watchdog E2E-PID FILE: every 2 s, a cluster component whose pid file names a dead process (the
+# same pid on two checks running, so a restart a test does on purpose is not mistaken) is
+# reported with its log, written to FILE, and the e2e run is stopped: later tests would only time out.
+watchdog() {
+  local target=$1 file=$2 prev="" dead d
+  while sleep 2; do
+    dead=""
+    for name in "${COMPONENTS[@]}"; do
+      if died "$name"; then dead+=" $name:$(cat "$CLUSTER_DIR/pids/$name" 2>/dev/null || true)"; fi
+    done
+    for d in $dead; do
+      if [[ " $prev " == *" $d "* ]]; then
+        echo "[test] FAIL: cluster component ${d%%:*} died during the end-to-end tests; stopping them" >&2
+        report_death "${d%%:*}"
+        echo "${d%%:*}" >>"$file"
+        kill "$target" 2>/dev/null || true
+        return 0
+      fi
+    done
+    prev=$dead
+  done
+}
+
 status=0
 echo "[test] unit tests ($("$system_node" --version))"
 jest "$system_node" unit --selectProjects unit || status=1
@@ -32,7 +55,30 @@ started_here=0
 if ! pid_alive "$CLUSTER_DIR/pids/kube-apiserver"; then started_here=1; fi
 bash test/cluster/up.sh
 echo "[test] end-to-end tests against the local cluster"
-jest "$system_node" e2e --selectProjects e2e --runInBand || status=1
+died_file=$(mktemp)
+"$system_node" --experimental-vm-modules --no-warnings node_modules/jest/bin/jest.js --json --outputFile "$results/e2e.json" --selectProjects e2e --runInBand &
+e2e_pid=$!
+watchdog "$e2e_pid" "$died_file" &
+watchdog_pid=$!
+wait "$e2e_pid" || status=1
+kill "$watchdog_pid" 2>/dev/null || true
+wait "$watchdog_pid" 2>/dev/null || true
+# Every component must still run after the tests; one that died fails the run, by name.
+for name in "${COMPONENTS[@]}"; do
+  if ! pid_alive "$CLUSTER_DIR/pids/$name"; then
+    if ! grep -qx "$name" "$died_file"; then
+      echo "[test] FAIL: cluster component $name is not running after the end-to-end tests" >&2
+      report_death "$name"
+      echo "$name" >>"$died_file"
+    fi
+  fi
+done
+if [[ -s $died_file ]]; then
+  status=1
+  echo "{\"numPassedTests\":0,\"numFailedTests\":$(wc -l <"$died_file"),\"numRuntimeErrorTestSuites\":0}" >"$results/cluster-components.json"
+  echo "[test] FAIL: cluster components died: $(paste -sd' ' "$died_file")" >&2
+fi
+rm -f "$died_file"
 
 if ((started_here)); then
   pids=$(cat "$CLUSTER_DIR"/pids/* 2>/dev/null || true)

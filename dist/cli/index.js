@@ -37284,7 +37284,8 @@ class Kubectl {
         });
     }
     async run(args, opts = {}) {
-        const policy = this.opts.retry ?? DEFAULT_RETRY;
+        const base = this.opts.retry ?? DEFAULT_RETRY;
+        const policy = opts.retryMs === undefined ? base : { ...base, budgetMs: opts.retryMs };
         const started = Date.now();
         for (let retry = 1;; retry++) {
             const out = await this.once(args, opts.input);
@@ -37483,8 +37484,8 @@ async function checkKubeconfig(kube) {
         throw new Error((r.stderr || r.stdout).trim().replace(/^error: /, ''));
 }
 async function clusterVersion(kube) {
-    const v = await kube.raw('/version');
-    return v.gitVersion;
+    const r = await kube.run(['get', '--raw', '/version'], { retryMs: 5000 });
+    return JSON.parse(r.stdout).gitVersion;
 }
 async function missingPermissions(kube, namespace, wanted) {
     const answers = await Promise.all(wanted.map(async (p) => {

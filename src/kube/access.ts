@@ -14,8 +14,9 @@ export async function checkKubeconfig(kube: KubeClient): Promise<void> {
 }
 
 export async function clusterVersion(kube: KubeClient): Promise<string> {
-  const v = await kube.raw<{ gitVersion: string }>('/version');
-  return v.gitVersion;
+  // A short retry: a cluster that does not answer at the start is a bad kubeconfig, most likely.
+  const r = await kube.run(['get', '--raw', '/version'], { retryMs: 5000 });
+  return (JSON.parse(r.stdout) as { gitVersion: string }).gitVersion;
 }
 
 /** The denied permissions, each as "verb resource". */

@@ -3,7 +3,12 @@
 import type { WatchEvent } from './objects.js';
 
 export type ExecResult = { code: number; stdout: string; stderr: string };
-export type ExecOptions = { input?: string; allowFailure?: boolean };
+export type ExecOptions = {
+  input?: string;
+  allowFailure?: boolean;
+  /** How long transient failures are retried (the client's default otherwise). */
+  retryMs?: number;
+};
 export type WatchStream = { stop: () => void; done: Promise<number> };
 
 export interface KubeClient {

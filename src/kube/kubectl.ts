@@ -70,7 +70,8 @@ export class Kubectl implements KubeClient {
   }
 
   async run(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const policy = this.opts.retry ?? DEFAULT_RETRY;
+    const base = this.opts.retry ?? DEFAULT_RETRY;
+    const policy = opts.retryMs === undefined ? base : { ...base, budgetMs: opts.retryMs };
     const started = Date.now();
     for (let retry = 1; ; retry++) {
       const out = await this.once(args, opts.input);

@@ -8,11 +8,31 @@ REGISTRY=127.0.0.1:5000
 APISERVER_PORT=${MEDAUDIT_APISERVER_PORT:-6443}
 ETCD_PORT=${MEDAUDIT_ETCD_PORT:-23790}
 NODES=${MEDAUDIT_NODES:-3}
+# Every process cluster:up starts, in start order (its pid in pids/NAME, its output in logs/NAME.log).
+COMPONENTS=(dockerd registry etcd kube-apiserver kube-controller-manager kube-scheduler sim)
 
 say() { echo "[cluster] $*"; }
 
-# pid_alive FILE: the process recorded in FILE is still running.
-pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive FILE: the process recorded in FILE is still running (a zombie, dead but not yet
+# reaped by its parent, counts as gone).
+pid_alive() {
+  [[ -f $1 ]] || return 1
+  local pid state
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+  [[ $state != Z ]]
+}
+
+# died NAME: its pid file is there but its process is gone (it stopped without cluster:down).
+died() { [[ -f $CLUSTER_DIR/pids/$1 ]] && ! pid_alive "$CLUSTER_DIR/pids/$1"; }
+
+# report_death NAME: which component died, and why as far as its log says.
+report_death() {
+  local name=$1
+  say "$name (pid $(cat "$CLUSTER_DIR/pids/$name" 2>/dev/null)) is not running any more; last lines of $CLUSTER_DIR/logs/$name.log:" >&2
+  tail -n 25 "$CLUSTER_DIR/logs/$name.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+}
 
 # stop_pid FILE: stop the process recorded in FILE (and only it), then forget it.
 stop_pid() {
@@ -21,7 +41,7 @@ stop_pid() {
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do pid_alive "$f" || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$f"

@@ -137,15 +137,31 @@ const upgrades: Case[] = [
   ['a kubeconfig without a current context', () => ({ kubeconfig: noContext() }), /^input 'kubeconfig': current-context must exist/m],
   ['a kubeconfig whose current context is missing', () => ({ kubeconfig: missingContext() }), /^input 'kubeconfig': cannot locate context gone/m],
   ['an unknown kind', () => ({ manifests: unknownKind() }), /the API server rejects them: .*no matches for kind "Fooo"/s],
-  ['a field of the wrong type', () => ({ manifests: mistyped() }), /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s],
-  ['an unknown field', () => ({ manifests: unknownField() }), /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s],
+  [
+    'a field of the wrong type',
+    () => ({ manifests: mistyped() }),
+    /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s,
+  ],
+  [
+    'an unknown field',
+    () => ({ manifests: unknownField() }),
+    /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s,
+  ],
 ];
 
 /** Into a namespace that does not exist yet: a first install. */
 const firstInstalls: Case[] = [
   ['an unknown kind', () => ({ manifests: unknownKind() }), /the API server rejects them: .*no matches for kind "Fooo"/s],
-  ['a field of the wrong type', () => ({ manifests: mistyped() }), /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s],
-  ['an unknown field', () => ({ manifests: unknownField() }), /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s],
+  [
+    'a field of the wrong type',
+    () => ({ manifests: mistyped() }),
+    /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s,
+  ],
+  [
+    'an unknown field',
+    () => ({ manifests: unknownField() }),
+    /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s,
+  ],
   [
     'manifests that do not create the namespace',
     () => ({ manifests: withoutNamespace() }),

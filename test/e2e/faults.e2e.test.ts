@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { cancelLikeRunner, runAction, runPost, sampleWorkspace, startAction, type ActionRun, type StartedAction } from '../support/action.js';
-import { clusterEnv, docker, kubectl, kubectlJson, REGISTRY, tryKubectl, uniqueNamespace } from '../support/cluster.js';
+import { execFileSync } from 'node:child_process';
+import { CLUSTER_DIR, clusterEnv, docker, kubectl, kubectlJson, REGISTRY, REPO, tryKubectl, uniqueNamespace } from '../support/cluster.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
 const namespaces: string[] = [];
@@ -24,7 +25,7 @@ function image(tag: string, behaviour: string): void {
   digests[tag] = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)![1];
 }
 
-type App = { env?: string[]; container?: string };
+type App = { env?: string[]; container?: string; readyAfter?: number };
 
 /** A small release of its own: the namespace and one Deployment of two replicas. */
 function manifests(ns: string, app: App = {}): string {
@@ -50,7 +51,7 @@ function manifests(ns: string, app: App = {}): string {
         `      - name: ${app.container ?? 'web'}`,
         '        image: medaudit-backend:dev',
         `        env: [${env}]`,
-        '        readinessProbe: {httpGet: {path: /health, port: 8000}, initialDelaySeconds: 1, periodSeconds: 2}',
+        `        readinessProbe: {httpGet: {path: /health, port: 8000}, initialDelaySeconds: ${app.readyAfter ?? 1}, periodSeconds: 2}`,
       ].join('\n'),
     ].join('\n---\n') + '\n',
   );
@@ -319,5 +320,45 @@ describe('reporting and the soak', () => {
     if (run.outputs.status !== 'deployed') writeFileSync('/tmp/evict.log', run.log);
     expect(run.outputs.status).toBe('deployed');
     expect(run.code).toBe(0);
+  });
+});
+
+describe('the API server going away', () => {
+  const cluster = (script: string) =>
+    execFileSync('bash', ['-c', script], { cwd: REPO, env: { ...clusterEnv(), MEDAUDIT_CLUSTER_DIR: CLUSTER_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  test('restarted mid-watch: the release still ends deployed', async () => {
+    const ns = freshNamespace('medaudit-apirestart');
+    await deployed(inputsFor(ns, 'fault-good1'));
+    const started = startAction(inputsFor(ns, 'fault-good2', { readyAfter: 8 }), { cwd: ws });
+    await reaching(started, '::group::watch app');
+    const t0 = Date.now();
+    // The control plane restarts as on an upgrade: controller-manager and scheduler with it (left
+    // alone, client-go's watch back-off after earlier restarts in the suite delays them by minutes).
+    cluster('bash test/cluster/up.sh --restart kube-apiserver --restart kube-controller-manager --restart kube-scheduler');
+    console.log(`API server restarted mid-watch in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const run = await started.done;
+    console.log(`API server restart: the release ended ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart began`);
+    expect(run.outputs.status).toBe('deployed');
+    expect(run.code).toBe(0);
+    expect(readyImages(ns)).toEqual(new Set([`${IMAGE}@${digests['fault-good2']}`]));
+  });
+
+  test('unreachable for 10 s just as a failure is detected: the rollback still completes', async () => {
+    const ns = freshNamespace('medaudit-apidown');
+    await deployed(inputsFor(ns, 'fault-good1'));
+    const started = startAction(inputsFor(ns, 'fault-crash'), { cwd: ws });
+    await reaching(started, 'FAILED: ');
+    // Stopped by its pid file, which goes with it: the cluster is down on purpose, not dead.
+    cluster('source test/cluster/lib.sh && stop_pid "$CLUSTER_DIR/pids/kube-apiserver"');
+    const downAt = Date.now();
+    await new Promise((r) => setTimeout(r, 10_000));
+    cluster('bash test/cluster/up.sh --restart kube-controller-manager --restart kube-scheduler');
+    const run = await started.done;
+    console.log(`API server down for 10 s at the failure: restored ${((Date.now() - downAt) / 1000).toFixed(1)} s after it went down`);
+    expect(run.outputs.status).toBe('rolled-back');
+    expect(run.log).toMatch(/retrying in/);
+    expect(web(ns).spec.template.spec.containers[0].image).toBe(`${IMAGE}@${digests['fault-good1']}`);
+    expect(readyImages(ns)).toEqual(new Set([`${IMAGE}@${digests['fault-good1']}`]));
   });
 });

@@ -36,6 +36,7 @@ export class ScriptedKube implements KubeClient {
   constructor(readonly namespace: string) {
     // What a healthy cluster and an allowed identity answer; tests register more specific scripts first.
     this.on(/^config view --minify /, ok('local'));
+    this.on(/^get --raw \/version$/, ok('{"gitVersion":"v1.34.4"}'));
     // The deploy lock and the release record, kept like any other object.
     this.on(/^get (lease|configmap) (\S+) -n \S+ -o json --ignore-not-found$/, (args) => {
       const o = this.get(args[1] === 'lease' ? 'Lease' : 'ConfigMap', args[2]);

@@ -1,8 +1,9 @@
 // The failure a container shows is chosen by labels in its image's config, so a real image
 // built with `--label` (or a build-arg feeding LABEL) carries it through the real registry.
-export const LABEL = 'io.medaudit.sim/behaviour';
-export const MESSAGE_LABEL = 'io.medaudit.sim/message';
-export const CRASH_AFTER_LABEL = 'io.medaudit.sim/crash-after';
+const LABEL = 'io.medaudit.sim/behaviour';
+const MESSAGE_LABEL = 'io.medaudit.sim/message';
+const CRASH_AFTER_LABEL = 'io.medaudit.sim/crash-after';
+const CRASHES_LABEL = 'io.medaudit.sim/crashes';
 
 export type Behaviour = {
   /** How the main containers end, if they do: exit 1 (Error) or the kernel's OOM kill (137). */
@@ -15,9 +16,9 @@ export type Behaviour = {
   initFails: boolean;
   /** The error line the failing process prints last. */
   message?: string;
+  /** Only the first `crashes` starts of each main container exit; later starts run healthy. */
+  crashes?: number;
 };
-
-export const KNOWN = ['healthy', 'crash', 'crash-late', 'oom', 'never-ready', 'migration-fail'] as const;
 
 export function behaviourOf(labels: Record<string, string>): Behaviour {
   const name = labels[LABEL] ?? 'healthy';
@@ -30,6 +31,11 @@ export function behaviourOf(labels: Record<string, string>): Behaviour {
     case 'crash-late':
       // Passes readiness first, then dies: what only a soak window catches.
       return { ...base, exit: { code: 1, reason: 'Error' }, exitAfter: Number.isFinite(after) && after > 0 ? after : 8 };
+    case 'crash-first': {
+      // A flaky start (the database not up yet, say): N crashes, then healthy for good.
+      const n = labels[CRASHES_LABEL] ? Number(labels[CRASHES_LABEL]) : NaN;
+      return { ...base, exit: { code: 1, reason: 'Error' }, crashes: Number.isInteger(n) && n >= 0 ? n : 1 };
+    }
     case 'oom':
       return { ...base, exit: { code: 137, reason: 'OOMKilled' } };
     case 'never-ready':
@@ -41,11 +47,20 @@ export function behaviourOf(labels: Record<string, string>): Behaviour {
   }
 }
 
+/** What one start of a main container does: crash-first exits only while its crashes last. */
+export function forStart(b: Behaviour, restartCount: number): Behaviour {
+  return b.crashes !== undefined && restartCount >= b.crashes ? { ...b, exit: undefined, crashes: undefined } : b;
+}
+
 /** Log lines a container prints in one run; the last lines of a failure say why. */
 export function logLines(container: string, image: string, b: Behaviour, init: boolean): string[] {
   const start = [`starting ${container} from ${image}`];
   if (init) {
-    const head = [...start, 'INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.', 'INFO  [alembic.runtime.migration] Will assume transactional DDL.'];
+    const head = [
+      ...start,
+      'INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.',
+      'INFO  [alembic.runtime.migration] Will assume transactional DDL.',
+    ];
     if (!b.initFails) return [...head, 'INFO  [alembic.runtime.migration] Running upgrade  -> 0001_initial, initial schema'];
     return [
       ...head,
@@ -57,6 +72,12 @@ export function logLines(container: string, image: string, b: Behaviour, init: b
   }
   const up = [...start, 'INFO:     Started server process [1]', 'INFO:     Waiting for application startup.', 'INFO:     Application startup complete.'];
   if (b.exit?.reason === 'OOMKilled') return [...up, `WARNING:  memory usage climbing: ${b.message ?? 'loading the NLP model into memory'}`];
-  if (b.exit) return [...up, 'Traceback (most recent call last):', '  File "/app/main.py", line 42, in startup', `RuntimeError: ${b.message ?? 'could not connect to the NLP service'}`];
+  if (b.exit)
+    return [
+      ...up,
+      'Traceback (most recent call last):',
+      '  File "/app/main.py", line 42, in startup',
+      `RuntimeError: ${b.message ?? 'could not connect to the NLP service'}`,
+    ];
   return [...up, 'INFO:     Uvicorn running on http://0.0.0.0:8000 (Press CTRL+C to quit)'];
 }

@@ -5,7 +5,7 @@ import https from 'node:https';
 import path from 'node:path';
 
 export type Obj = { apiVersion?: string; kind?: string; metadata: Meta; spec?: any; status?: any; [k: string]: any };
-export type Meta = {
+type Meta = {
   name: string;
   namespace?: string;
   uid?: string;
@@ -19,7 +19,11 @@ export type Meta = {
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: Obj };
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly body: string, what: string) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    what: string,
+  ) {
     super(`${what}: HTTP ${status}: ${body.slice(0, 300)}`);
   }
 }
@@ -65,7 +69,12 @@ export class Kube {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             if ((res.statusCode ?? 500) >= 300) return reject(new ApiError(res.statusCode ?? 500, text, `${method} ${apiPath}`));
-            resolve(text ? JSON.parse(text) : undefined);
+            // A throw here would escape as an uncaught exception: a half-written body must only fail this call.
+            try {
+              resolve(text ? JSON.parse(text) : undefined);
+            } catch (err) {
+              reject(new Error(`${method} ${apiPath}: unreadable answer: ${(err as Error).message}`));
+            }
           });
           res.on('error', reject);
         },
@@ -93,65 +102,121 @@ export class Kube {
     return this.request<T>('DELETE', p, body);
   }
 
-  /** Lists, then watches from that list's resourceVersion; starts over whenever the stream breaks. */
-  watch(listPath: string, onEvent: (e: WatchEvent) => void, onError: (err: Error) => void): () => void {
+  /**
+   * Lists, then watches from that list's resourceVersion, as an informer does: a stream that ends
+   * cleanly is resumed from the last resourceVersion seen; a broken connection or an expired
+   * resourceVersion means a new list, which also reports as DELETED what vanished meanwhile.
+   * `onListed(relist)` runs after each list, so a caller can re-sync what it wrote (after an API
+   * server restart, for instance). A throwing `onEvent` is reported and the stream goes on.
+   */
+  watch(listPath: string, onEvent: (e: WatchEvent) => void, onError: (err: Error) => void, onListed?: (relist: boolean) => void): () => void {
     let stopped = false;
     let current: ReturnType<typeof https.request> | undefined;
-    const loop = async () => {
-      while (!stopped) {
-        try {
-          const list = await this.get(listPath);
-          for (const item of list.items ?? []) onEvent({ type: 'ADDED', object: item });
-          await this.stream(listPath, list.metadata.resourceVersion, onEvent, (r) => (current = r));
-        } catch (err) {
-          if (!stopped) onError(err as Error);
-        }
-        if (!stopped) await new Promise((r) => setTimeout(r, 500));
+    const known = new Map<string, Obj>();
+    const deliver = (e: WatchEvent) => {
+      const uid = e.object?.metadata?.uid;
+      if (uid) {
+        if (e.type === 'DELETED') known.delete(uid);
+        else known.set(uid, e.object);
+      }
+      try {
+        onEvent(e);
+      } catch (err) {
+        report(err);
       }
     };
-    void loop();
+    const report = (err: unknown) => {
+      try {
+        if (!stopped) onError(err instanceof Error ? err : new Error(String(err)));
+      } catch {
+        // The error reporter itself failed: nothing sensible is left to do with it.
+      }
+    };
+    const loop = async () => {
+      let rv: string | undefined;
+      let lists = 0;
+      let pause = 500;
+      while (!stopped) {
+        try {
+          if (rv === undefined) {
+            const list = await this.get(listPath);
+            const items: Obj[] = list.items ?? [];
+            const present = new Set(items.map((i) => i.metadata.uid));
+            for (const [uid, obj] of [...known]) if (!present.has(uid)) deliver({ type: 'DELETED', object: obj });
+            for (const item of items) deliver({ type: 'ADDED', object: item });
+            rv = list.metadata.resourceVersion as string;
+            try {
+              onListed?.(lists++ > 0);
+            } catch (err) {
+              report(err);
+            }
+          }
+          const end = await this.stream(listPath, rv, deliver, (r) => (current = r));
+          rv = end.expired ? undefined : end.rv;
+          pause = 500;
+          continue;
+        } catch (err) {
+          rv = undefined;
+          report(err);
+        }
+        // Down or refusing: retry, less often while it lasts.
+        if (!stopped) await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 2000);
+      }
+    };
+    loop().catch(report);
     return () => {
       stopped = true;
       current?.destroy();
     };
   }
 
-  private stream(listPath: string, rv: string, onEvent: (e: WatchEvent) => void, keep: (r: any) => void): Promise<void> {
+  /** One watch request: resolves with the last resourceVersion seen when the server ends it; rejects when the connection breaks. */
+  private stream(listPath: string, rv: string, onEvent: (e: WatchEvent) => void, keep: (r: any) => void): Promise<{ rv: string; expired: boolean }> {
     const sep = listPath.includes('?') ? '&' : '?';
     const p = `${listPath}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${rv}&timeoutSeconds=300`;
+    let last = rv;
     return new Promise((resolve, reject) => {
-      const req = https.request(
-        { host: this.server.hostname, port: this.server.port, path: p, method: 'GET', agent: this.agent },
-        (res) => {
-          if ((res.statusCode ?? 500) >= 300) {
-            res.resume();
-            reject(new ApiError(res.statusCode ?? 500, '', `watch ${listPath}`));
-            return;
-          }
-          let buf = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buf += chunk;
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl).trim();
-              buf = buf.slice(nl + 1);
-              if (!line) continue;
-              const event = JSON.parse(line) as WatchEvent;
-              // An expired resourceVersion arrives as an ERROR event: relist.
-              if (event.type === 'ERROR') {
-                req.destroy();
-                return;
-              }
-              if (event.type !== 'BOOKMARK') onEvent(event);
+      const req = https.request({ host: this.server.hostname, port: this.server.port, path: p, method: 'GET', agent: this.agent }, (res) => {
+        if ((res.statusCode ?? 500) >= 300) {
+          res.resume();
+          reject(new ApiError(res.statusCode ?? 500, '', `watch ${listPath}`));
+          return;
+        }
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (!line) continue;
+            let event: WatchEvent;
+            try {
+              event = JSON.parse(line) as WatchEvent;
+            } catch {
+              req.destroy(new Error(`watch ${listPath}: unreadable event`));
+              return;
             }
-          });
-          res.on('end', () => resolve());
-          res.on('error', () => resolve());
-        },
-      );
+            // An expired resourceVersion (410 Gone) arrives as an ERROR event: list again.
+            if (event.type === 'ERROR') {
+              resolve({ rv: last, expired: true });
+              req.destroy();
+              return;
+            }
+            const v = event.object?.metadata?.resourceVersion;
+            if (v) last = v;
+            if (event.type !== 'BOOKMARK') onEvent(event);
+          }
+        });
+        res.on('end', () => resolve({ rv: last, expired: false }));
+        res.on('error', reject);
+        // Closed without an end: the connection broke (a no-op when it ended first).
+        res.on('close', () => reject(new Error(`watch ${listPath}: connection closed`)));
+      });
       keep(req);
-      req.on('error', () => resolve());
+      req.on('error', reject);
       req.end();
     });
   }

@@ -15,6 +15,14 @@ function arg(name: string, fallback?: string): string {
 }
 
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
+
+// One pod's bug must not take the nodes down with it: say it loudly, keep the others and the leases going.
+process.on('unhandledRejection', (reason) => {
+  log(`UNHANDLED REJECTION (simulator keeps running): ${(reason as Error)?.stack ?? reason}`);
+});
+process.on('uncaughtException', (err) => {
+  log(`UNCAUGHT EXCEPTION (simulator keeps running): ${err?.stack ?? err}`);
+});
 const clusterDir = arg('cluster-dir');
 const nodeCount = Number(arg('nodes', '3'));
 const speed = Number(process.env.MEDAUDIT_SIM_SPEED ?? '1');
@@ -45,7 +53,8 @@ function onPod(type: string, pod: Obj): void {
   if (!node) return;
   if (known) {
     known.pod = pod;
-    if (pod.metadata.deletionTimestamp) void known.terminate();
+    if (pod.metadata.deletionTimestamp) known.terminate().catch(known.settle('terminate'));
+    else known.reconcile();
     return;
   }
   const phase = pod.status?.phase;
@@ -53,29 +62,46 @@ function onPod(type: string, pod: Obj): void {
   const sim = new PodSim(pod, node.name, podIP(node), kube, registry, events, speed, log);
   pods.set(uid, sim);
   byName.set(sim.key, sim);
-  if (pod.metadata.deletionTimestamp) void sim.terminate();
+  if (pod.metadata.deletionTimestamp) sim.terminate().catch(sim.settle('terminate'));
   else sim.start();
 }
 
 async function main(): Promise<void> {
   await ensureStorageClass(kube);
   for (const node of nodes) {
-    node.serveLogs(clusterDir, (ns, name) => byName.get(`${ns}/${name}`));
+    node.serveLogs(clusterDir, (ns, name) => byName.get(`${ns}/${name}`), log);
     await node.register();
   }
   log(`${nodes.length} nodes registered: ${nodes.map((n) => n.name).join(', ')}`);
-  const heartbeat = setInterval(() => {
-    for (const node of nodes) node.heartbeat().catch((err) => log(`heartbeat ${node.name}: ${err.message}`));
-  }, 10_000);
+  const beat = () => {
+    for (const node of nodes) node.beat(log);
+  };
+  const heartbeat = setInterval(beat, 10_000);
   const onError = (what: string) => (err: Error) => log(`watch ${what}: ${err.message}`);
+  // A second list means the watch broke (an API server restart): the nodes report at once, and
+  // every pod's status is written again, over whatever was set meanwhile.
+  const onPodsListed = (relist: boolean) => {
+    if (!relist) return;
+    log(`pods listed again: re-syncing ${pods.size} pods and the node status`);
+    beat();
+    for (const sim of pods.values()) sim.resync();
+  };
   const stops = [
-    kube.watch('/api/v1/pods', (e) => onPod(e.type, e.object), onError('pods')),
-    kube.watch('/api/v1/persistentvolumeclaims', (e) => {
-      if (e.type !== 'DELETED') provision(kube, e.object).catch(onError('provision'));
-    }, onError('pvcs')),
-    kube.watch('/api/v1/persistentvolumes', (e) => {
-      if (e.type !== 'DELETED') reclaim(kube, e.object).catch(onError('reclaim'));
-    }, onError('pvs')),
+    kube.watch('/api/v1/pods', (e) => onPod(e.type, e.object), onError('pods'), onPodsListed),
+    kube.watch(
+      '/api/v1/persistentvolumeclaims',
+      (e) => {
+        if (e.type !== 'DELETED') provision(kube, e.object).catch(onError('provision'));
+      },
+      onError('pvcs'),
+    ),
+    kube.watch(
+      '/api/v1/persistentvolumes',
+      (e) => {
+        if (e.type !== 'DELETED') reclaim(kube, e.object).catch(onError('reclaim'));
+      },
+      onError('pvs'),
+    ),
   ];
   const shutdown = () => {
     clearInterval(heartbeat);

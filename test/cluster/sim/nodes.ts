@@ -6,8 +6,8 @@ import path from 'node:path';
 import { isConflict, isNotFound, Kube } from './kube.js';
 import { PodSim } from './pods.js';
 
-export const CAPACITY = { cpu: '4', memory: '8Gi', pods: '110', 'ephemeral-storage': '100Gi' };
-export const ALLOCATABLE = { cpu: '3800m', memory: '7680Mi', pods: '110', 'ephemeral-storage': '95Gi' };
+const CAPACITY = { cpu: '4', memory: '8Gi', pods: '110', 'ephemeral-storage': '100Gi' };
+const ALLOCATABLE = { cpu: '3800m', memory: '7680Mi', pods: '110', 'ephemeral-storage': '95Gi' };
 const K8S_VERSION = process.env.MEDAUDIT_K8S_VERSION ?? 'v1.34.4';
 
 const microTime = () => new Date().toISOString().replace('Z', '000Z');
@@ -16,8 +16,15 @@ const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 export class SimNode {
   private readonly startedAt = now();
   private server?: https.Server;
+  private beating = false;
+  private failedBeats = 0;
 
-  constructor(readonly name: string, readonly index: number, readonly kubeletPort: number, private readonly kube: Kube) {}
+  constructor(
+    readonly name: string,
+    readonly index: number,
+    readonly kubeletPort: number,
+    private readonly kube: Kube,
+  ) {}
 
   body() {
     const zone = `zone-${'abc'[this.index % 3]}`;
@@ -89,8 +96,31 @@ export class SimNode {
   }
 
   async heartbeat(): Promise<void> {
-    await this.kube.mergePatch(`/api/v1/nodes/${this.name}/status`, { status: this.status() });
+    try {
+      await this.kube.mergePatch(`/api/v1/nodes/${this.name}/status`, { status: this.status() });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.register();
+      return;
+    }
     await this.renewLease();
+  }
+
+  /** One heartbeat, never two at once (a hung API server must not pile them up); failures logged once per outage. */
+  beat(log: (msg: string) => void): void {
+    if (this.beating) return;
+    this.beating = true;
+    this.heartbeat()
+      .then(() => {
+        if (this.failedBeats > 0) log(`heartbeat ${this.name}: back after ${this.failedBeats} failed`);
+        this.failedBeats = 0;
+      })
+      .catch((err) => {
+        if (this.failedBeats++ === 0) log(`heartbeat ${this.name}: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        this.beating = false;
+      });
   }
 
   private async renewLease(): Promise<void> {
@@ -108,7 +138,7 @@ export class SimNode {
   }
 
   /** The kubelet API the API server proxies `kubectl logs` to. */
-  serveLogs(clusterDir: string, lookup: (ns: string, pod: string) => PodSim | undefined): void {
+  serveLogs(clusterDir: string, lookup: (ns: string, pod: string) => PodSim | undefined, log: (msg: string) => void): void {
     const pki = path.join(clusterDir, 'pki');
     this.server = https.createServer({ cert: readFileSync(path.join(pki, 'kubelet.crt')), key: readFileSync(path.join(pki, 'kubelet.key')) }, (req, res) => {
       const url = new URL(req.url ?? '/', 'https://kubelet');
@@ -130,6 +160,7 @@ export class SimNode {
       res.setHeader('Content-Type', 'text/plain');
       res.end(lines.map((l) => `${l}\n`).join(''));
     });
+    this.server.on('error', (err) => log(`kubelet endpoint ${this.name} :${this.kubeletPort}: ${err.message}`));
     this.server.listen(this.kubeletPort, '127.0.0.1');
   }
 

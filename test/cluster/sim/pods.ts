@@ -2,10 +2,10 @@
 // a kubelet would: image pulls against the real registry, env references checked against the real
 // ConfigMaps and Secrets, init containers, probes, restarts with back-off, and graceful deletion.
 import { createHash } from 'node:crypto';
-import { behaviourOf, Behaviour, logLines } from './behaviour.js';
+import { behaviourOf, Behaviour, forStart, logLines } from './behaviour.js';
 import { EventRecorder } from './events.js';
-import { isNotFound, Kube, Obj } from './kube.js';
-import { Registry } from './registry.js';
+import { ApiError, isNotFound, Kube, Obj } from './kube.js';
+import { ImageInfo, Registry } from './registry.js';
 
 type State =
   | { waiting: { reason: string; message?: string } }
@@ -26,7 +26,11 @@ class Container {
   previousLogs: string[] = [];
   backoffSec = 10;
 
-  constructor(readonly spec: any, readonly init: boolean, initialWaiting: string) {
+  constructor(
+    readonly spec: any,
+    readonly init: boolean,
+    initialWaiting: string,
+  ) {
     this.state = { waiting: { reason: initialWaiting } };
   }
 
@@ -56,19 +60,40 @@ class Container {
 }
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-class Cancelled extends Error {}
+/** How a pod's tasks end when the pod goes away: normal, never worth a log line. */
+export class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'Cancelled';
+  }
+}
+
+/** What the kubelet's status manager compares: readiness, phase and each container's state. */
+function digest(status: any): string {
+  const conds = ((status?.conditions ?? []) as any[])
+    .filter((c) => ['Initialized', 'ContainersReady', 'Ready', 'PodReadyToStartContainers'].includes(c.type))
+    .map((c) => `${c.type}=${c.status}`)
+    .sort();
+  const containers = [...((status?.initContainerStatuses ?? []) as any[]), ...((status?.containerStatuses ?? []) as any[])]
+    .map((c) => `${c.name}:${c.ready}:${c.restartCount}:${Object.keys(c.state ?? {})[0]}`)
+    .sort();
+  return JSON.stringify([status?.phase, conds, containers]);
+}
 
 export class PodSim {
   private readonly init: Container[];
   private readonly main: Container[];
   private readonly conditions = new Map<string, Condition>();
   private cancelled = false;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Pending sleeps, each with the way to end it with Cancelled. */
+  private readonly sleeping = new Map<NodeJS.Timeout, () => void>();
   private readonly startTime = now();
   private sandboxReady = false;
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
   private finished = false;
+  private failedWrites = 0;
+  private retry?: NodeJS.Timeout;
 
   constructor(
     public pod: Obj,
@@ -93,15 +118,43 @@ export class PodSim {
   }
 
   start(): void {
-    this.run().catch((err) => {
-      if (!(err instanceof Cancelled)) this.log(`pod ${this.key}: ${err.stack ?? err}`);
-    });
+    this.run().catch(this.settle('run'));
   }
 
+  /** The end of every task of this pod: Cancelled is how a deleted pod's tasks stop; anything else is a bug, logged with the pod's name. */
+  settle(what: string): (err: unknown) => void {
+    return (err) => {
+      if (err instanceof Cancelled) return;
+      this.log(`pod ${this.key}: ${what} failed: ${(err as Error)?.stack ?? err}`);
+    };
+  }
+
+  /** Ends every task: pending sleeps reject with Cancelled, no status is written any more. */
   stop(): void {
     this.cancelled = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    const pending = [...this.sleeping];
+    this.sleeping.clear();
+    for (const [t, cancel] of pending) {
+      clearTimeout(t);
+      cancel();
+    }
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  /** Writes the whole status again (after the API server came back, say). */
+  resync(): void {
+    if (!this.cancelled && !this.finished && this.sandboxReady) this.flush();
+  }
+
+  /**
+   * As the kubelet's status manager does: when the API holds another status than this node knows
+   * (the node lifecycle controller marks pods not Ready while their node is unreachable, or a
+   * write was lost), write this node's again. `this.pod` is the API's latest copy.
+   */
+  reconcile(): void {
+    if (this.cancelled || this.finished || this.dirty || !this.sandboxReady) return;
+    if (digest(this.pod.status) !== digest(this.status())) this.flush();
   }
 
   /** Graceful deletion: stop the containers, report them terminated, then remove the pod for good. */
@@ -122,10 +175,18 @@ export class PodSim {
     await this.writeStatus().catch((err) => {
       if (!isNotFound(err)) this.log(`final status ${this.key}: ${(err as Error).message}`);
     });
-    try {
-      await this.kube.delete(`/api/v1/namespaces/${namespace}/pods/${name}`, { gracePeriodSeconds: 0, preconditions: { uid } });
-    } catch (err) {
-      if (!isNotFound(err)) this.log(`delete ${this.key}: ${(err as Error).message}`);
+    // Retried while the API server is away: a pod left Terminating would hold its namespace.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.kube.delete(`/api/v1/namespaces/${namespace}/pods/${name}`, { gracePeriodSeconds: 0, preconditions: { uid } });
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        const transient = !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
+        if (!transient || attempt >= 60) return this.log(`delete ${this.key}: ${(err as Error).message}`);
+        if (attempt === 1) this.log(`delete ${this.key}: ${(err as Error).message} (retrying)`);
+        await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 5000)));
+      }
     }
   }
 
@@ -160,10 +221,11 @@ export class PodSim {
 
   private async runMain(c: Container): Promise<void> {
     for (;;) {
-      const b = await this.prepare(c);
+      const b = forStart(await this.prepare(c), c.restartCount);
       this.startContainer(c, b);
       const runsOnce = this.pod.spec.restartPolicy === 'Never' || this.pod.spec.restartPolicy === 'OnFailure';
-      const readiness = this.watchReadiness(c, b);
+      // The probe runs beside the process; its end (Cancelled included) is settled here, never left floating.
+      const readiness = this.watchReadiness(c, b).catch(this.settle(`readiness of ${c.name}`));
       if (!b.exit) {
         if (!runsOnce) return readiness;
         await this.sleep(1000);
@@ -183,10 +245,30 @@ export class PodSim {
   private async prepare(c: Container): Promise<Behaviour> {
     let pullBackoff = 10;
     for (;;) {
-      const info = await this.registry.inspect(c.spec.image);
+      let info: ImageInfo;
+      try {
+        info = await this.registry.inspect(c.spec.image);
+      } catch (err) {
+        // The registry itself failing is a pull error too, retried with the same back-off.
+        info = {
+          found: false,
+          ref: c.spec.image,
+          message: `rpc error: code = Unknown desc = failed to pull and unpack image "${c.spec.image}": ${(err as Error).message}`,
+        };
+      }
+      this.checkCancelled();
       if (info.found) {
         c.imageID = info.imageID;
-        const problem = await configProblem(this.kube, this.pod.metadata.namespace!, c.spec);
+        let problem: string | undefined;
+        try {
+          problem = await configProblem(this.kube, this.pod.metadata.namespace!, c.spec);
+        } catch (err) {
+          // The API server is away: try again, as the kubelet's config cache would.
+          this.log(`pod ${this.key}: reading env references: ${(err as Error).message}`);
+          await this.sleep(2000);
+          continue;
+        }
+        this.checkCancelled();
         if (!problem) return behaviourOf(info.labels);
         c.state = { waiting: { reason: 'CreateContainerConfigError', message: problem } };
         this.events.emit(this.pod, this.node, 'Warning', 'Failed', `Error: ${problem}`, c.fieldPath);
@@ -242,7 +324,14 @@ export class PodSim {
     c.restartCount += 1;
     const message = `back-off ${c.backoffSec}s restarting failed container=${c.name} pod=${this.pod.metadata.name}_${this.pod.metadata.namespace}(${this.pod.metadata.uid})`;
     c.state = { waiting: { reason: 'CrashLoopBackOff', message } };
-    this.events.emit(this.pod, this.node, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${this.pod.metadata.name}_${this.pod.metadata.namespace}(${this.pod.metadata.uid})`, c.fieldPath);
+    this.events.emit(
+      this.pod,
+      this.node,
+      'Warning',
+      'BackOff',
+      `Back-off restarting failed container ${c.name} in pod ${this.pod.metadata.name}_${this.pod.metadata.namespace}(${this.pod.metadata.uid})`,
+      c.fieldPath,
+    );
     this.flush();
     await this.sleep(c.backoffSec * 1000);
     c.backoffSec = Math.min(c.backoffSec * 2, 300);
@@ -254,15 +343,18 @@ export class PodSim {
     if (!probe && !b.neverReady) return;
     const delay = (probe?.initialDelaySeconds ?? 0) * 1000;
     const period = (probe?.periodSeconds ?? 10) * 1000;
+    // This run of the container only: a probe of an earlier run must not mark a restarted one ready.
+    const run = c.containerID;
+    const running = () => 'running' in c.state && c.containerID === run;
     await this.sleep(Math.max(delay, 200));
-    if (!('running' in c.state)) return;
+    if (!running()) return;
     if (!b.neverReady) {
       c.ready = true;
       this.flush();
       return;
     }
     const detail = probe?.httpGet ? 'HTTP probe failed with statuscode: 503' : probe?.exec ? 'command exited with 1' : 'dial tcp: connection refused';
-    while ('running' in c.state) {
+    while (running()) {
       this.events.emit(this.pod, this.node, 'Warning', 'Unhealthy', `Readiness probe failed: ${detail}`, c.fieldPath);
       await this.sleep(period);
     }
@@ -313,20 +405,37 @@ export class PodSim {
     };
   }
 
-  /** Coalesces status writes: at most one in flight, the newest state always written last. */
+  /**
+   * Coalesces status writes: at most one in flight, the newest state always written last. A write
+   * that fails (the API server restarting) is tried again until it lands, as the kubelet's is.
+   */
   private flush(): void {
     if (this.dirty) return;
     this.dirty = true;
-    this.writing = this.writing.then(async () => {
-      this.dirty = false;
-      if (this.cancelled && !this.finished) return;
-      try {
-        await this.writeStatus();
-      } catch (err) {
-        if (isNotFound(err)) this.stop();
-        else this.log(`status ${this.key}: ${(err as Error).message}`);
-      }
-    });
+    this.writing = this.writing
+      .then(async () => {
+        this.dirty = false;
+        if (this.cancelled && !this.finished) return;
+        try {
+          await this.writeStatus();
+          if (this.failedWrites > 0) this.log(`status ${this.key}: written again after ${this.failedWrites} failed attempts`);
+          this.failedWrites = 0;
+        } catch (err) {
+          if (isNotFound(err)) return this.stop();
+          if (this.failedWrites++ === 0) this.log(`status ${this.key}: ${(err as Error).message} (retrying)`);
+          this.retryLater();
+        }
+      })
+      .catch(this.settle('status write'));
+  }
+
+  private retryLater(): void {
+    if (this.retry || this.cancelled) return;
+    const wait = Math.min(250 * 2 ** Math.min(this.failedWrites, 5), 5000);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (!this.cancelled) this.flush();
+    }, wait);
   }
 
   private async writeStatus(): Promise<void> {
@@ -338,12 +447,16 @@ export class PodSim {
     if (this.cancelled) return Promise.reject(new Cancelled());
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
-        this.timers.delete(t);
-        if (this.cancelled) reject(new Cancelled());
-        else resolve();
+        this.sleeping.delete(t);
+        resolve();
       }, ms / this.speed);
-      this.timers.add(t);
+      this.sleeping.set(t, () => reject(new Cancelled()));
     });
+  }
+
+  /** After an await on the network: a pod deleted meanwhile starts nothing more. */
+  private checkCancelled(): void {
+    if (this.cancelled) throw new Cancelled();
   }
 
   private sleepUncancellable(ms: number): Promise<void> {
@@ -352,7 +465,7 @@ export class PodSim {
 }
 
 /** The kubelet's CreateContainerConfigError check: every non-optional env reference must resolve. */
-export async function configProblem(kube: Kube, namespace: string, spec: any): Promise<string | undefined> {
+async function configProblem(kube: Kube, namespace: string, spec: any): Promise<string | undefined> {
   const cache = new Map<string, Obj | null>();
   const read = async (kind: 'configmaps' | 'secrets', name: string) => {
     const key = `${kind}/${name}`;

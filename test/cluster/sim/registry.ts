@@ -2,9 +2,7 @@
 // and the labels in its config (where the simulated behaviours are carried).
 import http from 'node:http';
 
-export type ImageInfo =
-  | { found: true; ref: string; imageID: string; labels: Record<string, string> }
-  | { found: false; ref: string; message: string };
+export type ImageInfo = { found: true; ref: string; imageID: string; labels: Record<string, string> } | { found: false; ref: string; message: string };
 
 const ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
@@ -14,7 +12,7 @@ const ACCEPT = [
 ].join(', ');
 
 /** Splits an image reference into registry host, repository path and tag-or-digest. */
-export function splitImage(image: string): { host: string; repo: string; ref: string } {
+function splitImage(image: string): { host: string; repo: string; ref: string } {
   let rest = image;
   let host = 'docker.io';
   const slash = rest.indexOf('/');
@@ -38,6 +36,7 @@ function get(url: string, accept?: string): Promise<{ status: number; headers: h
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
     });
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error(`GET ${url}: timed out`)));

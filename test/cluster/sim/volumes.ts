@@ -2,8 +2,8 @@
 // so the real PV controller binds it, and deletes released volumes as Delete policy asks.
 import { isConflict, isNotFound, Kube, Obj } from './kube.js';
 
-export const PROVISIONER = 'medaudit.local/sim-hostpath';
-export const STORAGE_CLASS = 'standard';
+const PROVISIONER = 'medaudit.local/sim-hostpath';
+const STORAGE_CLASS = 'standard';
 
 export async function ensureStorageClass(kube: Kube): Promise<void> {
   try {
