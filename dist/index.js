@@ -36248,6 +36248,59 @@ function summaryMarkdown(r) {
     return lines.join('\n');
 }
 
+;// CONCATENATED MODULE: ./src/kube/client.ts
+class KubectlError extends Error {
+    args;
+    result;
+    constructor(args, result) {
+        super(`kubectl ${args.join(' ')} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`);
+        this.args = args;
+        this.result = result;
+        this.name = 'KubectlError';
+    }
+    get said() {
+        return (this.result.stderr || this.result.stdout).trim();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/kube/retry.ts
+const TRANSIENT = new RegExp([
+    'Unable to connect to the server',
+    'connection refused',
+    'to the server [^ ]+ was refused',
+    'connection reset by peer',
+    'i/o timeout',
+    'TLS handshake timeout',
+    'unexpected EOF',
+    ': EOF',
+    'http2: client connection lost',
+    'context deadline exceeded',
+    'Client\\.Timeout exceeded',
+    'the server is currently unable to handle the request',
+    'ServiceUnavailable',
+    'Too Many Requests',
+    'the server has received too many requests',
+    'Timeout: request did not complete',
+    'the server was unable to return a response in the time allotted',
+    'Internal error occurred',
+    'etcdserver: leader changed',
+    'etcdserver: request timed out',
+    'etcdserver: no leader',
+    'apiserver is shutting down',
+    'net/http: request canceled',
+    'has prevented the request from succeeding',
+].join('|'), 'i');
+const withoutKlog = (stderr) => stderr
+    .split('\n')
+    .filter((l) => !/^[IWEF]\d{4} \d\d:\d\d:\d\d/.test(l))
+    .join('\n');
+const isTransient = (stderr) => TRANSIENT.test(withoutKlog(stderr));
+const DEFAULT_RETRY = { budgetMs: 30_000, firstPauseMs: 500, maxPauseMs: 4_000 };
+function nextPause(policy, retry, elapsedMs) {
+    const pause = Math.min(policy.maxPauseMs, policy.firstPauseMs * 2 ** (retry - 1));
+    return elapsedMs + pause > policy.budgetMs ? undefined : pause;
+}
+
 ;// CONCATENATED MODULE: ./src/kube/resources.ts
 const r = (plural, groupVersion, namespaced = true) => {
     const [group, version] = groupVersion.includes('/') ? groupVersion.split('/') : ['', groupVersion];
@@ -36559,6 +36612,20 @@ function controllerRevision(workload, history) {
         return owned.find((cr) => cr.metadata.name === current)?.revision;
     return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
 }
+const TEMPLATE_HASH = 'pod-template-hash';
+const rsRevision = (rs) => Number(rs.metadata.annotations?.[workloads_REVISION]) || undefined;
+const ownedReplicaSets = (d, h) => h.replicaSets.filter((rs) => ownedBy(rs, d.metadata.uid));
+function currentControllerRevision(workload, h) {
+    const owned = h.controllerRevisions.filter((cr) => ownedBy(cr, workload.metadata.uid));
+    const current = workload.status?.updateRevision;
+    if (current)
+        return owned.find((cr) => cr.metadata.name === current);
+    return owned.reduce((max, cr) => (!max || cr.revision > max.revision ? cr : max), undefined);
+}
+const byControllerRevision = {
+    template: (w, h) => currentControllerRevision(w, h)?.metadata.name,
+    revisionOf: (w, h, template) => h.controllerRevisions.find((cr) => ownedBy(cr, w.metadata.uid) && cr.metadata.name === template)?.revision,
+};
 const DEPLOYMENT = {
     kind: 'Deployment',
     reads: ['ReplicaSet', 'Pod'],
@@ -36567,6 +36634,11 @@ const DEPLOYMENT = {
     revision(d) {
         const n = Number(d.metadata.annotations?.[workloads_REVISION]);
         return Number.isFinite(n) && n > 0 ? n : undefined;
+    },
+    template: (d, h) => ownedReplicaSets(d, h).find((rs) => rsRevision(rs) === DEPLOYMENT.revision(d, []))?.metadata.labels?.[TEMPLATE_HASH],
+    revisionOf: (d, h, template) => {
+        const rs = ownedReplicaSets(d, h).find((r) => r.metadata.labels?.[TEMPLATE_HASH] === template);
+        return rs && rsRevision(rs);
     },
     controllerRevisions: false,
     unstickAfterUndo: false,
@@ -36577,6 +36649,7 @@ const STATEFUL_SET = {
     newPods: (s, r) => newStatefulSetPods(s, r.pods),
     verdict: (s, r, opts) => statefulSetVerdict(s, r.pods, opts),
     revision: controllerRevision,
+    ...byControllerRevision,
     controllerRevisions: true,
     unstickAfterUndo: true,
 };
@@ -36586,6 +36659,7 @@ const DAEMON_SET = {
     newPods: (ds, r) => newDaemonSetPods(ds, r.pods),
     verdict: (ds, r, opts) => daemonSetVerdict(ds, r.pods, opts),
     revision: controllerRevision,
+    ...byControllerRevision,
     controllerRevisions: true,
     unstickAfterUndo: false,
 };
@@ -36607,20 +36681,30 @@ function liveRevision(workload, history) {
 
 
 const imagesOf = (o) => [...(o.spec?.template?.spec?.initContainers ?? []), ...(o.spec?.template?.spec?.containers ?? [])].map((c) => `${c.name}=${c.image}`);
+const list = async (kube, kind, namespace) => (await kube.raw(collectionPath(kind, namespace))).items;
+async function historyOf(kube, namespace, kinds) {
+    const [replicaSets, controllerRevisions] = await Promise.all([
+        kinds.some((k) => !workloadKind(k).controllerRevisions) ? list(kube, 'ReplicaSet', namespace) : [],
+        kinds.some((k) => workloadKind(k).controllerRevisions) ? list(kube, 'ControllerRevision', namespace) : [],
+    ]);
+    return { replicaSets, controllerRevisions };
+}
 async function snapshot(kube, namespace, workloads) {
     const kinds = [...new Set(workloads.map((w) => w.kind))];
     const live = new Map();
-    await Promise.all(kinds.map(async (kind) => {
-        const list = await kube.raw(collectionPath(kind, namespace));
-        for (const o of list.items)
-            live.set(workloadId({ kind, name: o.metadata.name }), { ...o, kind });
-    }));
-    const history = kinds.some((k) => workloadKind(k).controllerRevisions)
-        ? (await kube.raw(collectionPath('ControllerRevision', namespace))).items
-        : [];
+    const [history] = await Promise.all([
+        historyOf(kube, namespace, kinds),
+        ...kinds.map(async (kind) => {
+            for (const o of await list(kube, kind, namespace))
+                live.set(workloadId({ kind, name: o.metadata.name }), { ...o, kind });
+        }),
+    ]);
     return workloads.map((w) => {
         const o = live.get(workloadId(w));
-        return { kind: w.kind, name: w.name, existed: !!o, revision: o ? liveRevision(o, history) : undefined, generation: o?.metadata.generation };
+        if (!o)
+            return { kind: w.kind, name: w.name, existed: false };
+        const revision = liveRevision(o, history.controllerRevisions);
+        return { kind: w.kind, name: w.name, existed: true, revision, template: workloadKind(w.kind).template(o, history), generation: o.metadata.generation };
     });
 }
 
@@ -36631,20 +36715,29 @@ function unionFields(a, b) {
         out[k] = k in out ? unionFields(out[k], v) : v;
     return out;
 }
-const isUndo = (e, since) => /^kubectl(-rollout)?$/.test(e.manager) && e.operation === 'Update' && !e.subresource && Date.parse(e.time ?? '') >= since - 1000;
-function reclaimed(entries, fieldManager, since) {
-    const undo = entries.filter((e) => isUndo(e, since));
+const same = (a, b) => a.manager === b.manager &&
+    a.operation === b.operation &&
+    a.subresource === b.subresource &&
+    a.time === b.time &&
+    JSON.stringify(a.fieldsV1) === JSON.stringify(b.fieldsV1);
+const isUndo = (e, before) => /^kubectl(-rollout)?$/.test(e.manager) && e.operation === 'Update' && !e.subresource && !before.some((b) => same(b, e));
+function reclaimed(entries, fieldManager, before) {
+    const undo = entries.filter((e) => isUndo(e, before));
     const mine = entries.find((e) => e.manager === fieldManager && e.operation === 'Apply' && !e.subresource);
     if (!undo.length || !mine)
         return undefined;
     const fields = undo.reduce((acc, e) => unionFields(acc, e.fieldsV1 ?? {}), mine.fieldsV1 ?? {});
     return entries.filter((e) => !undo.includes(e)).map((e) => (e === mine ? { ...e, fieldsV1: fields } : e));
 }
-async function reclaimAfterUndo(kube, namespace, kind, name, fieldManager, since) {
+async function managedFields(kube, namespace, kind, name) {
+    const live = await kube.json(['get', `${kind.toLowerCase()}/${name}`, '-n', namespace, '--show-managed-fields']);
+    return live.metadata.managedFields ?? [];
+}
+async function reclaimAfterUndo(kube, namespace, kind, name, fieldManager, before) {
     const ref = `${kind.toLowerCase()}/${name}`;
     for (let attempt = 0; attempt < 3; attempt++) {
         const live = await kube.json(['get', ref, '-n', namespace, '--show-managed-fields']);
-        const fields = reclaimed(live.metadata.managedFields ?? [], fieldManager, since);
+        const fields = reclaimed(live.metadata.managedFields ?? [], fieldManager, before);
         if (!fields)
             return false;
         const patch = { metadata: { managedFields: fields, resourceVersion: live.metadata.resourceVersion } };
@@ -36721,16 +36814,17 @@ function health(w, cache) {
         const statuses = p.status?.containerStatuses ?? [];
         const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
         const exited = statuses.some((c) => c.state?.terminated || (c.state?.waiting && c.lastState?.terminated));
-        out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
+        out.set(p.metadata.uid ?? p.metadata.name, { pod: p.metadata.name, restarts, ready: isPodReady(p), exited });
     }
     return out;
 }
 function soakFailures(w, before, cache) {
     const out = [];
-    for (const [pod, now] of health(w, cache)) {
-        const was = before.get(pod);
+    for (const [uid, now] of health(w, cache)) {
+        const was = before.get(uid);
+        const pod = now.pod;
         if (!was) {
-            before.set(pod, now);
+            before.set(uid, now);
             continue;
         }
         if (now.restarts > was.restarts || (now.exited && !was.exited)) {
@@ -36895,6 +36989,8 @@ const watchRollout = (kube, namespace, targets, opts) => new RolloutWatch(kube, 
 
 
 
+
+
 function planRollback(before, after) {
     const now = new Map((after ?? []).map((s) => [workloadId(s), s]));
     return before.map((s) => {
@@ -36907,12 +37003,36 @@ function planRollback(before, after) {
             return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
         if (s.revision === undefined)
             return { action: 'keep', ...id, reason: 'no revision history to return to (revisionHistoryLimit 0)' };
-        return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
+        return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision, template: s.template };
     });
 }
-async function undo(kube, namespace, step) {
-    await kube.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
+async function resolveUndo(kube, namespace, step) {
+    if (!step.template)
+        return { already: false, toRevision: step.toRevision };
+    const live = await kube.json(['get', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace]);
+    const history = await historyOf(kube, namespace, [step.kind]);
+    const kind = workloadKind(step.kind);
+    if (kind.template({ ...live, kind: step.kind }, history) === step.template)
+        return { already: true, toRevision: step.toRevision };
+    return { already: false, toRevision: kind.revisionOf({ ...live, kind: step.kind }, history, step.template) ?? step.toRevision };
 }
+async function undo(kube, namespace, step) {
+    const started = Date.now();
+    for (let attempt = 1;; attempt++) {
+        const target = await resolveUndo(kube, namespace, step);
+        if (target.already)
+            return 'already';
+        step.toRevision = target.toRevision;
+        const args = ['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${target.toRevision}`];
+        const r = await kube.run(args, { allowFailure: true, retryMs: 0 });
+        if (r.code === 0)
+            return 'undone';
+        if (!isTransient(r.stderr) || Date.now() - started > UNDO_RETRY_MS)
+            throw new KubectlError(args, r);
+        await new Promise((res) => setTimeout(res, Math.min(4000, 500 * 2 ** (attempt - 1))));
+    }
+}
+const UNDO_RETRY_MS = 30_000;
 async function unstickStatefulSet(kube, namespace, name) {
     const generation = (await kube.json(['get', 'statefulset', name, '-n', namespace])).metadata.generation;
     await kube.run(['wait', `statefulset/${name}`, '-n', namespace, `--for=jsonpath={.status.observedGeneration}=${generation}`, '--timeout=60s']);
@@ -36926,10 +37046,27 @@ async function unstickStatefulSet(kube, namespace, name) {
 }
 async function runUndo(kube, namespace, step, opts) {
     const { reporter } = opts;
+    let before;
     try {
-        const since = Date.now();
-        await undo(kube, namespace, step);
-        await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, since);
+        before = await managedFields(kube, namespace, step.kind, step.name);
+        if ((await undo(kube, namespace, step)) === 'already') {
+            step.already = true;
+            reporter.info(`${step.kind}/${step.name} already runs the recorded template`);
+        }
+    }
+    catch (err) {
+        step.error = err.message;
+        reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+        return;
+    }
+    try {
+        if (!step.already)
+            await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, before ?? []);
+    }
+    catch (err) {
+        reporter.warning(`${step.kind}/${step.name} is restored, but its fields stay kubectl's: ${err.message}`);
+    }
+    try {
         if (workloadKind(step.kind).unstickAfterUndo) {
             const deleted = await unstickStatefulSet(kube, namespace, step.name);
             if (deleted.length)
@@ -36937,8 +37074,7 @@ async function runUndo(kube, namespace, step, opts) {
         }
     }
     catch (err) {
-        step.error = err.message;
-        reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+        reporter.warning(`${step.kind}/${step.name} is restored, but its pods stuck on the failed revision were not deleted: ${err.message}`);
     }
 }
 async function currentRevisions(kube, namespace, before, reporter) {
@@ -36998,7 +37134,7 @@ function privateDockerConfig(tmpRoot = process.env.RUNNER_TEMP || external_node_
         (0,external_node_fs_namespaceObject.copyFileSync)(current, external_node_path_default().join(dir, 'config.json'));
     return { dir, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
 }
-const TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
+const build_TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
 async function hasBuildx(d) {
     return (await d.run(['buildx', 'version'])).code === 0;
 }
@@ -37042,7 +37178,7 @@ async function push(d, tagged, log, attempts = 3, pauseMs = 2000) {
         if (r.code === 0)
             return;
         const why = (r.stderr || r.stdout).trim();
-        if (i >= attempts || !TRANSIENT.test(why))
+        if (i >= attempts || !build_TRANSIENT.test(why))
             throw new Error(`docker push ${tagged} failed: ${why}`);
         log(`push attempt ${i} failed (${why.split('\n').pop()}); retrying`);
         await new Promise((res) => setTimeout(res, pauseMs * i));
@@ -37882,54 +38018,6 @@ async function installKubectl(version, log) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/kube/client.ts
-class KubectlError extends Error {
-    args;
-    result;
-    constructor(args, result) {
-        super(`kubectl ${args.join(' ')} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`);
-        this.args = args;
-        this.result = result;
-        this.name = 'KubectlError';
-    }
-    get said() {
-        return (this.result.stderr || this.result.stdout).trim();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/kube/retry.ts
-const retry_TRANSIENT = new RegExp([
-    'Unable to connect to the server',
-    'connection refused',
-    'to the server [^ ]+ was refused',
-    'connection reset by peer',
-    'i/o timeout',
-    'TLS handshake timeout',
-    'unexpected EOF',
-    ': EOF',
-    'http2: client connection lost',
-    'context deadline exceeded',
-    'Client\\.Timeout exceeded',
-    'the server is currently unable to handle the request',
-    'ServiceUnavailable',
-    'Too Many Requests',
-    'the server has received too many requests',
-    'Timeout: request did not complete',
-    'the server was unable to return a response in the time allotted',
-    'Internal error occurred',
-    'etcdserver: leader changed',
-    'etcdserver: request timed out',
-    'etcdserver: no leader',
-    'apiserver is shutting down',
-    'net/http: request canceled',
-].join('|'), 'i');
-const isTransient = (stderr) => retry_TRANSIENT.test(stderr);
-const DEFAULT_RETRY = { budgetMs: 30_000, firstPauseMs: 500, maxPauseMs: 4_000 };
-function nextPause(policy, retry, elapsedMs) {
-    const pause = Math.min(policy.maxPauseMs, policy.firstPauseMs * 2 ** (retry - 1));
-    return elapsedMs + pause > policy.budgetMs ? undefined : pause;
-}
-
 ;// CONCATENATED MODULE: ./src/kube/kubectl.ts
 
 
@@ -38196,6 +38284,7 @@ async function missingPermissions(kube, namespace, wanted) {
 
 ;// CONCATENATED MODULE: ./src/kube/apply.ts
 
+
 const asList = (objects) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
 const serverSide = (verb, namespace, fieldManager) => [
     verb,
@@ -38213,7 +38302,7 @@ async function applyServerSide(kube, namespace, objects, fieldManager, dryRun = 
     return r.stdout.trim();
 }
 function serverRejections(stderr, missingNamespace) {
-    const blocks = stderr
+    const blocks = withoutKlog(stderr)
         .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
         .map((b) => b.trim())
         .filter((b) => b && !b.startsWith('Warning:'));
@@ -38342,15 +38431,26 @@ class DeployLock {
     }
     keepRenewed() {
         this.renewal = setInterval(() => void this.renew(), (LEASE_SECONDS * 1000) / 3);
+        this.renewal.unref();
     }
     async renew() {
-        const now = Date.now();
-        const renewed = { ...this.lease, spec: { ...this.lease.spec, renewTime: microTime(now) } };
-        const taken = await replace(this.kube, renewed).catch(() => undefined);
-        if (taken)
-            this.lease = taken;
-        else
-            this.warn(`could not renew the deploy lock of ${this.namespace}; another run may take it over`);
+        for (let attempt = 0; attempt < 2; attempt++) {
+            const renewed = { ...this.lease, spec: { ...this.lease.spec, renewTime: microTime(Date.now()) } };
+            const taken = await replace(this.kube, renewed).catch(() => undefined);
+            if (taken) {
+                this.lease = taken;
+                return;
+            }
+            const current = await readLease(this.kube, this.namespace).catch(() => undefined);
+            if (!current)
+                break;
+            if (current.spec?.holderIdentity !== this.me.id) {
+                this.warn(`lost the deploy lock of ${this.namespace} to ${current.spec?.holderIdentity || 'nobody'}: another run may be deploying`);
+                return;
+            }
+            this.lease = current;
+        }
+        this.warn(`could not renew the deploy lock of ${this.namespace}; another run may take it over`);
     }
     async release() {
         clearInterval(this.renewal);
@@ -38369,8 +38469,13 @@ async function releaseLock(kube, namespace, holderId) {
     return false;
 }
 const pause = (ms, signal) => new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', done);
+        resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
 });
 async function readLease(kube, namespace) {
     const r = await kube.run(['get', 'lease', LOCK_NAME, '-n', namespace, '-o', 'json', '--ignore-not-found']);
@@ -38728,12 +38833,14 @@ function janitorDecision(namespace, labels, state, now) {
 }
 
 ;// CONCATENATED MODULE: ./src/health/http.ts
-async function checkHealth(url, expected, retries, log, pauseMs = 2000) {
+async function checkHealth(url, expected, retries, log, opts = {}) {
     let lastStatus;
     let lastError;
-    for (let attempt = 1; attempt <= retries; attempt++) {
+    const { pauseMs = 2000, signal } = opts;
+    for (let attempt = 1; attempt <= retries && !signal?.aborted; attempt++) {
         try {
-            const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+            const timeout = AbortSignal.timeout(10_000);
+            const res = await fetch(url, { redirect: 'manual', signal: signal ? AbortSignal.any([timeout, signal]) : timeout });
             await res.body?.cancel();
             lastStatus = res.status;
             lastError = undefined;
@@ -38973,9 +39080,12 @@ class Release {
         if (!url || this.cancelled)
             return this.cancelled ? { reason: 'cancelled' } : undefined;
         const { reporter } = this.tools;
-        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+        const { signal } = this.tools;
+        const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l), { signal }));
         if (health.ok)
             return undefined;
+        if (this.cancelled)
+            return { reason: 'cancelled' };
         return {
             reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
         };
@@ -39139,10 +39249,16 @@ function renderRelease(objects, image, ctx) {
     };
     return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
 }
+function redacted(o) {
+    if (o.kind !== 'Secret')
+        return o;
+    const hide = (values) => (values && typeof values === 'object' ? Object.fromEntries(Object.keys(values).map((k) => [k, '***'])) : values);
+    return { ...o, ...(o.data ? { data: hide(o.data) } : {}), ...(o.stringData ? { stringData: hide(o.stringData) } : {}) };
+}
 const createdDiff = (objects) => objects
     .flatMap((o) => [
     `created ${objectId(o)}`,
-    ...JSON.stringify(o, null, 2)
+    ...JSON.stringify(redacted(o), null, 2)
         .split('\n')
         .map((l) => `+ ${l}`),
 ])
@@ -39182,7 +39298,13 @@ async function deploy(inputs, ctx, tools, hooks = {}) {
     if (tools.signal?.aborted)
         throw new UserError('cancelled before anything was applied');
     const release = await Release.begin(inputs, tools, target, objects, base, ctx.holder, hooks);
-    const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
+    let failure;
+    try {
+        failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
+    }
+    catch (err) {
+        failure = { reason: `unexpected error: ${err.message}` };
+    }
     return failure ? release.fail(failure) : release.finish(base);
 }
 
@@ -44420,6 +44542,8 @@ async function deployCommand(inputs, ctx, edges, hooks) {
     let result;
     try {
         result = await deploy(inputs, ctx, edges, { validated, started });
+        if (result.status !== 'cancelled')
+            hooks.remember?.('finished', 'true');
     }
     catch (err) {
         await tell({ status: 'failed', rolledBack: false, failureReason: err.message, rows: [], diagnoses: [], rollback: [] });
@@ -44494,24 +44618,33 @@ async function post(inputs, saved, reporter) {
     if (saved.finished === 'true' || !saved.release)
         return;
     const { namespace, before, holder } = JSON.parse(saved.release);
-    reporter.warning(`the deploy step did not finish (cancelled or killed): restoring in ${namespace} the release that ran before it`);
+    reporter.warning(`the deploy step did not finish (cancelled or killed): making sure ${namespace} runs the release from before it`);
     maskSecrets(inputs, reporter);
     const kubeconfig = inputs.kubeconfig ? writeKubeconfig(inputs.kubeconfig) : undefined;
     try {
         const kube = await kubectlFor(inputs, kubeconfig?.path, reporter);
-        const opts = { timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000), fieldManager: inputs.fieldManager, reporter, wait: true };
-        const { steps, healthy } = inputs.rollback ? await rollBack(kube, namespace, before, opts) : { steps: [], healthy: false };
-        const record = await readRecord(kube, namespace);
-        if (record?.state === 'in-progress' && record.run === holder.id) {
-            const lastGood = healthy && steps.length ? before : record.lastGood;
-            await bestEffort(reporter, 'writing the release record', () => writeRecord(kube, namespace, { ...record, state: 'cancelled', finishedAt: new Date().toISOString(), lastGood }, inputs.fieldManager));
+        const lock = await DeployLock.acquire(kube, namespace, holder, { timeoutMs: 0, log: (l) => reporter.info(l), warn: (l) => reporter.warning(l) }).catch((err) => {
+            reporter.warning(`${err.message.replace(/; nothing was changed$/, '')}: leaving ${namespace} to it`);
+            return undefined;
+        });
+        if (!lock)
+            return;
+        try {
+            const opts = { timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000), fieldManager: inputs.fieldManager, reporter, wait: true };
+            const { steps, healthy } = inputs.rollback ? await rollBack(kube, namespace, before, opts) : { steps: [], healthy: false };
+            const record = await readRecord(kube, namespace);
+            if (record?.run === holder.id && (record.state === 'in-progress' || record.state === 'cancelled')) {
+                const lastGood = healthy && steps.length ? before : record.lastGood;
+                await bestEffort(reporter, 'writing the release record', () => writeRecord(kube, namespace, { ...record, state: 'cancelled', finishedAt: new Date().toISOString(), lastGood }, inputs.fieldManager));
+            }
+            const lines = ['## ⏹️ Cancelled — the previous release restored', '', ...steps.map((s) => `- ${describeStep(s)}`), ''];
+            if (!healthy && steps.some((s) => s.action === 'undo'))
+                lines.push('**The restored release is not healthy.**', '');
+            await bestEffort(reporter, 'writing the job summary', () => reporter.summary(lines.join('\n')));
         }
-        if (await releaseLock(kube, namespace, holder.id))
-            reporter.info(`deploy lock of ${namespace} released`);
-        const lines = ['## ⏹️ Cancelled — the previous release restored', '', ...steps.map((s) => `- ${describeStep(s)}`), ''];
-        if (!healthy && steps.some((s) => s.action === 'undo'))
-            lines.push('**The restored release is not healthy yet.**', '');
-        await bestEffort(reporter, 'writing the job summary', () => reporter.summary(lines.join('\n')));
+        finally {
+            await bestEffort(reporter, 'releasing the deploy lock', () => lock.release());
+        }
     }
     finally {
         kubeconfig?.remove();
@@ -44593,7 +44726,8 @@ async function main() {
     const { outputs, ok, message } = await runCommand(inputs, runContext(), githubReporter, { signal, remember: (key, value) => saveState(key, value) });
     for (const [k, v] of Object.entries(outputs))
         setOutput(k, v);
-    saveState(STATE.finished, 'true');
+    if (outputs.status !== 'cancelled')
+        saveState(STATE.finished, 'true');
     if (!ok)
         setFailed(message ?? 'failed');
 }

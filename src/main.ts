@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   }
   const { outputs, ok, message } = await runCommand(inputs, runContext(), githubReporter, { signal, remember: (key, value) => core.saveState(key, value) });
   for (const [k, v] of Object.entries(outputs)) core.setOutput(k, v);
-  core.saveState(STATE.finished, 'true');
+  if (outputs.status !== 'cancelled') core.saveState(STATE.finished, 'true');
   if (!ok) core.setFailed(message ?? 'failed');
 }
 

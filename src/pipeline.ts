@@ -133,12 +133,19 @@ function renderRelease(objects: SourcedObject[], image: ReleaseImage, ctx: RunCo
   return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
 }
 
+/** A Secret's values are not shown, as `kubectl diff` does not show them. */
+function redacted(o: KubeObject): KubeObject {
+  if (o.kind !== 'Secret') return o;
+  const hide = (values: unknown) => (values && typeof values === 'object' ? Object.fromEntries(Object.keys(values).map((k) => [k, '***'])) : values);
+  return { ...o, ...(o.data ? { data: hide(o.data) } : {}), ...(o.stringData ? { stringData: hide(o.stringData) } : {}) };
+}
+
 /** A first install's diff: every object, as it would be created. */
 const createdDiff = (objects: KubeObject[]) =>
   objects
     .flatMap((o) => [
       `created ${objectId(o)}`,
-      ...JSON.stringify(o, null, 2)
+      ...JSON.stringify(redacted(o), null, 2)
         .split('\n')
         .map((l) => `+ ${l}`),
     ])
@@ -188,6 +195,12 @@ export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hook
   }
   if (tools.signal?.aborted) throw new UserError('cancelled before anything was applied');
   const release = await Release.begin(inputs, tools, target, objects, base, ctx.holder, hooks);
-  const failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
+  let failure: Awaited<ReturnType<Release['soak']>>;
+  try {
+    failure = (await release.applyPhases()) ?? (await release.checkHealth()) ?? (await release.soak());
+  } catch (err) {
+    // Whatever went wrong, what moved goes back and the lock is freed.
+    failure = { reason: `unexpected error: ${(err as Error).message}` };
+  }
   return failure ? release.fail(failure) : release.finish(base);
 }

@@ -197,8 +197,10 @@ export class Release {
     const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
     if (!url || this.cancelled) return this.cancelled ? { reason: 'cancelled' } : undefined;
     const { reporter } = this.tools;
-    const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l)));
+    const { signal } = this.tools;
+    const health = await reporter.group('health check', () => checkHealth(url, want, retries, (l) => reporter.info(l), { signal }));
     if (health.ok) return undefined;
+    if (this.cancelled) return { reason: 'cancelled' };
     return {
       reason: `health check ${health.url} failed after ${health.attempts} attempts: ${health.lastError ?? `status ${health.lastStatus}, want ${want}`}`,
     };

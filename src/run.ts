@@ -104,6 +104,8 @@ async function deployCommand(inputs: Inputs, ctx: RunContext & { headSha?: strin
   let result: ReleaseResult;
   try {
     result = await deploy(inputs, ctx, edges, { validated, started });
+    // Finished, unless cancelled: the post step then checks that the restored release is healthy.
+    if (result.status !== 'cancelled') hooks.remember?.('finished', 'true');
   } catch (err) {
     await tell({ status: 'failed', rolledBack: false, failureReason: (err as Error).message, rows: [], diagnoses: [], rollback: [] });
     throw err;

@@ -37,6 +37,7 @@ watchdog() {
         echo "[test] FAIL: cluster component ${d%%:*} died during the end-to-end tests; stopping them" >&2
         report_death "${d%%:*}"
         echo "${d%%:*}" >>"$file"
+        pkill -TERM -P "$target" 2>/dev/null || true
         kill "$target" 2>/dev/null || true
         return 0
       fi
@@ -56,7 +57,18 @@ if ! pid_alive "$CLUSTER_DIR/pids/kube-apiserver"; then started_here=1; fi
 bash test/cluster/up.sh
 echo "[test] end-to-end tests against the local cluster"
 died_file=$(mktemp)
-"$system_node" --experimental-vm-modules --no-warnings node_modules/jest/bin/jest.js --json --outputFile "$results/e2e.json" --selectProjects e2e --runInBand &
+# The e2e files keep to namespaces of their own, so they run two at a time; the tests that stop
+# the API server or load every node on purpose run alone, after them.
+ALONE_FILES='cluster-restart|sim-stress'
+ALONE_TESTS='the API server going away'
+e2e_phases() {
+  local rc=0
+  jest "$system_node" e2e --selectProjects e2e --maxWorkers=2 --testPathIgnorePatterns "$ALONE_FILES" --testNamePattern "^(?!$ALONE_TESTS)" || rc=1
+  jest "$system_node" e2e-alone --selectProjects e2e --runInBand --testPathPatterns "$ALONE_FILES" || rc=1
+  jest "$system_node" e2e-api --selectProjects e2e --runInBand --testPathPatterns faults --testNamePattern "^$ALONE_TESTS" || rc=1
+  return $rc
+}
+e2e_phases &
 e2e_pid=$!
 watchdog "$e2e_pid" "$died_file" &
 watchdog_pid=$!

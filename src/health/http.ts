@@ -1,12 +1,21 @@
 // The HTTP check after a clean rollout: the release must answer with the expected status.
 export type HealthResult = { ok: boolean; attempts: number; lastStatus?: number; lastError?: string; url: string };
 
-export async function checkHealth(url: string, expected: number, retries: number, log: (line: string) => void, pauseMs = 2000): Promise<HealthResult> {
+/** Stops with the run: a cancelled run does not wait out its health check. */
+export async function checkHealth(
+  url: string,
+  expected: number,
+  retries: number,
+  log: (line: string) => void,
+  opts: { pauseMs?: number; signal?: AbortSignal } = {},
+): Promise<HealthResult> {
   let lastStatus: number | undefined;
   let lastError: string | undefined;
-  for (let attempt = 1; attempt <= retries; attempt++) {
+  const { pauseMs = 2000, signal } = opts;
+  for (let attempt = 1; attempt <= retries && !signal?.aborted; attempt++) {
     try {
-      const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+      const timeout = AbortSignal.timeout(10_000);
+      const res = await fetch(url, { redirect: 'manual', signal: signal ? AbortSignal.any([timeout, signal]) : timeout });
       await res.body?.cancel();
       lastStatus = res.status;
       lastError = undefined;

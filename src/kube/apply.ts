@@ -1,6 +1,7 @@
 // Server-side apply and diff of a set of objects into one namespace, and whether it exists.
 import { KubectlError, type KubeClient } from './client.js';
 import type { KubeObject } from './objects.js';
+import { withoutKlog } from './retry.js';
 
 /** What `kubectl apply` and `kubectl diff` read on stdin: the objects as one v1 List. */
 const asList = (objects: KubeObject[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
@@ -29,7 +30,7 @@ export async function applyServerSide(kube: KubeClient, namespace: string, objec
  * fields, unknown fields) before it answers that the namespace is missing: that answer is no refusal.
  */
 export function serverRejections(stderr: string, missingNamespace?: string): string[] {
-  const blocks = stderr
+  const blocks = withoutKlog(stderr)
     .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
     .map((b) => b.trim())
     .filter((b) => b && !b.startsWith('Warning:'));

@@ -28,11 +28,23 @@ const TRANSIENT = new RegExp(
     'etcdserver: no leader',
     'apiserver is shutting down',
     'net/http: request canceled',
+    'has prevented the request from succeeding',
   ].join('|'),
   'i',
 );
 
-export const isTransient = (stderr: string) => TRANSIENT.test(stderr);
+/** kubectl's stderr without client-go's own log lines (klog: `E0523 10:00:00.000000 ...`). */
+export const withoutKlog = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => !/^[IWEF]\d{4} \d\d:\d\d:\d\d/.test(l))
+    .join('\n');
+
+/**
+ * Whether kubectl's error is worth another try. Only its own error counts: discovery noise
+ * about an unavailable APIService (metrics-server) says nothing about the request.
+ */
+export const isTransient = (stderr: string) => TRANSIENT.test(withoutKlog(stderr));
 
 export type RetryPolicy = {
   /** How long transient failures are retried, from the first try. */

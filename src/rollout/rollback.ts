@@ -1,16 +1,28 @@
 // Returning to exactly what ran before: a plan from the snapshots taken before and after (pure),
 // then its execution with `kubectl rollout undo --to-revision`, never a blind undo.
-import type { KubeClient } from '../kube/client.js';
-import { conditionOf, ownedBy, type List, type Pod, type StatefulSet } from '../kube/objects.js';
+import { KubectlError, type KubeClient } from '../kube/client.js';
+import { conditionOf, ownedBy, type KubeObject, type List, type Pod, type StatefulSet } from '../kube/objects.js';
+import { isTransient } from '../kube/retry.js';
 import { collectionPath } from '../kube/resources.js';
 import type { Reporter } from '../report/reporter.js';
 import { describeStep } from '../report/summary.js';
-import { snapshot, type Snapshot } from './snapshot.js';
-import { reclaimAfterUndo } from './ownership.js';
+import { historyOf, snapshot, type Snapshot } from './snapshot.js';
+import { managedFields, reclaimAfterUndo, type ManagedFieldsEntry } from './ownership.js';
 import { watchRollout } from './watch.js';
 import { workloadId, workloadKind } from './workloads.js';
 
-export type UndoStep = { action: 'undo'; kind: string; name: string; toRevision: number; fromRevision?: number; error?: string };
+export type UndoStep = {
+  action: 'undo';
+  kind: string;
+  name: string;
+  toRevision: number;
+  fromRevision?: number;
+  /** The recorded template's identity: the number to undo to is looked up by it when undoing. */
+  template?: string;
+  /** Already back on the recorded template (an earlier undo did it): nothing to undo. */
+  already?: boolean;
+  error?: string;
+};
 export type RollbackStep =
   UndoStep | { action: 'keep'; kind: string; name: string; reason: string } | { action: 'leave'; kind: string; name: string; reason: string };
 
@@ -30,13 +42,43 @@ export function planRollback(before: Snapshot[], after: Snapshot[] | undefined):
     const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
     if (!moved) return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
     if (s.revision === undefined) return { action: 'keep', ...id, reason: 'no revision history to return to (revisionHistoryLimit 0)' };
-    return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision };
+    return { action: 'undo', ...id, toRevision: s.revision, fromRevision: live?.revision, template: s.template };
   });
 }
 
-async function undo(kube: KubeClient, namespace: string, step: UndoStep): Promise<void> {
-  await kube.run(['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${step.toRevision}`]);
+/**
+ * Where the recorded template stands now: already live (an earlier undo, or one whose answer was
+ * lost, restored it), or under which revision number — a restored template gets a new one.
+ */
+async function resolveUndo(kube: KubeClient, namespace: string, step: UndoStep): Promise<{ already: boolean; toRevision: number }> {
+  if (!step.template) return { already: false, toRevision: step.toRevision };
+  const live = await kube.json<KubeObject>(['get', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace]);
+  const history = await historyOf(kube, namespace, [step.kind]);
+  const kind = workloadKind(step.kind);
+  if (kind.template({ ...live, kind: step.kind }, history) === step.template) return { already: true, toRevision: step.toRevision };
+  return { already: false, toRevision: kind.revisionOf({ ...live, kind: step.kind }, history, step.template) ?? step.toRevision };
 }
+
+/**
+ * `rollout undo --to-revision`, to the recorded template. A transient failure is retried only after
+ * looking again where that template stands: a blind retry of an undo that did commit would ask for
+ * a revision number that no longer exists.
+ */
+async function undo(kube: KubeClient, namespace: string, step: UndoStep): Promise<'undone' | 'already'> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const target = await resolveUndo(kube, namespace, step);
+    if (target.already) return 'already';
+    step.toRevision = target.toRevision;
+    const args = ['rollout', 'undo', `${step.kind.toLowerCase()}/${step.name}`, '-n', namespace, `--to-revision=${target.toRevision}`];
+    const r = await kube.run(args, { allowFailure: true, retryMs: 0 });
+    if (r.code === 0) return 'undone';
+    if (!isTransient(r.stderr) || Date.now() - started > UNDO_RETRY_MS) throw new KubectlError(args, r);
+    await new Promise((res) => setTimeout(res, Math.min(4000, 500 * 2 ** (attempt - 1))));
+  }
+}
+
+const UNDO_RETRY_MS = 30_000;
 
 /**
  * With OrderedReady, a StatefulSet whose pod is stuck on the bad revision stays stuck after its
@@ -64,20 +106,34 @@ export type RollbackOptions = {
   wait: boolean;
 };
 
+/** Undoes one workload; only the undo's own failure fails the step: what follows it only warns. */
 async function runUndo(kube: KubeClient, namespace: string, step: UndoStep, opts: RollbackOptions): Promise<void> {
   const { reporter } = opts;
+  let before: ManagedFieldsEntry[] | undefined;
   try {
-    const since = Date.now();
-    await undo(kube, namespace, step);
+    before = await managedFields(kube, namespace, step.kind, step.name);
+    if ((await undo(kube, namespace, step)) === 'already') {
+      step.already = true;
+      reporter.info(`${step.kind}/${step.name} already runs the recorded template`);
+    }
+  } catch (err) {
+    step.error = (err as Error).message;
+    reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+    return;
+  }
+  try {
     // The next release must own what the undo restored, to be able to remove it.
-    await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, since);
+    if (!step.already) await reclaimAfterUndo(kube, namespace, step.kind, step.name, opts.fieldManager, before ?? []);
+  } catch (err) {
+    reporter.warning(`${step.kind}/${step.name} is restored, but its fields stay kubectl's: ${(err as Error).message}`);
+  }
+  try {
     if (workloadKind(step.kind).unstickAfterUndo) {
       const deleted = await unstickStatefulSet(kube, namespace, step.name);
       if (deleted.length) reporter.info(`deleted pods stuck on the failed revision: ${deleted.join(', ')}`);
     }
   } catch (err) {
-    step.error = (err as Error).message;
-    reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
+    reporter.warning(`${step.kind}/${step.name} is restored, but its pods stuck on the failed revision were not deleted: ${(err as Error).message}`);
   }
 }
 

@@ -72,12 +72,13 @@ function judgeAtDeadline(w: WorkloadRef, cache: Cache, now: number): Verdict {
   return { state: 'failed', message: `timed out: ${v.message}`, failures };
 }
 
-type PodHealth = { restarts: number; ready: boolean; exited: boolean };
+type PodHealth = { pod: string; restarts: number; ready: boolean; exited: boolean };
 
 /**
  * Restart counts, readiness and exits of the new pods: a soak fails when any gets worse. A pod
  * being deleted (an eviction, a drain, a scale-down) is leaving, not failing: it is not judged.
  */
+// By uid: a StatefulSet's pod recreated after an eviction has its predecessor's name.
 function health(w: WorkloadRef, cache: Cache): Map<string, PodHealth> {
   const out = new Map<string, PodHealth>();
   for (const p of podsOf(w, cache)) {
@@ -86,17 +87,18 @@ function health(w: WorkloadRef, cache: Cache): Map<string, PodHealth> {
     const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
     // Exited: ended, or waiting to start again after an end — not a first start still pending.
     const exited = statuses.some((c) => c.state?.terminated || (c.state?.waiting && c.lastState?.terminated));
-    out.set(p.metadata.name, { restarts, ready: isPodReady(p), exited });
+    out.set(p.metadata.uid ?? p.metadata.name, { pod: p.metadata.name, restarts, ready: isPodReady(p), exited });
   }
   return out;
 }
 
 function soakFailures(w: WorkloadRef, before: Map<string, PodHealth>, cache: Cache): PodFailure[] {
   const out: PodFailure[] = [];
-  for (const [pod, now] of health(w, cache)) {
-    const was = before.get(pod);
+  for (const [uid, now] of health(w, cache)) {
+    const was = before.get(uid);
+    const pod = now.pod;
     if (!was) {
-      before.set(pod, now);
+      before.set(uid, now);
       continue;
     }
     // A crash shows first as lost readiness with the container gone, then as a restart.

@@ -21,6 +21,9 @@ export const workloadId = (w: WorkloadRef) => `${w.kind}/${w.name}`;
 /** The live objects of the kinds a verdict reads, by kind. */
 export type Related = { pods: Pod[]; replicaSets: ReplicaSet[] };
 
+/** Where revisions live: ReplicaSets for Deployments, ControllerRevisions for the others. */
+export type History = { replicaSets: ReplicaSet[]; controllerRevisions: ControllerRevision[] };
+
 type WorkloadKind = {
   kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
   /** Kinds listed and watched besides the workload itself, to judge it. */
@@ -29,6 +32,13 @@ type WorkloadKind = {
   verdict(workload: KubeObject, related: Related, opts: VerdictOptions): Verdict;
   /** The revision `rollout undo --to-revision` takes, read from the live object and its history. */
   revision(workload: KubeObject, history: ControllerRevision[]): number | undefined;
+  /**
+   * The identity of the pod template a live workload runs, stable across rollbacks (a revision
+   * number is not: the restored one gets a new, higher number).
+   */
+  template(workload: KubeObject, history: History): string | undefined;
+  /** The revision number the template with that identity has now. */
+  revisionOf(workload: KubeObject, history: History, template: string): number | undefined;
   /** Its history is in ControllerRevisions (not on ReplicaSets). */
   controllerRevisions: boolean;
   /** With OrderedReady, pods stuck on the bad revision stay stuck after an undo: delete them. */
@@ -45,6 +55,24 @@ function controllerRevision(workload: KubeObject, history: ControllerRevision[])
   return owned.reduce<number | undefined>((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
 }
 
+const TEMPLATE_HASH = 'pod-template-hash';
+const rsRevision = (rs: ReplicaSet) => Number(rs.metadata.annotations?.[REVISION]) || undefined;
+const ownedReplicaSets = (d: KubeObject, h: History) => h.replicaSets.filter((rs) => ownedBy(rs, d.metadata.uid));
+
+/** The ControllerRevision a workload runs now: the StatefulSet's updateRevision, else the newest. */
+function currentControllerRevision(workload: KubeObject, h: History): ControllerRevision | undefined {
+  const owned = h.controllerRevisions.filter((cr) => ownedBy(cr, workload.metadata.uid));
+  const current = (workload as StatefulSet).status?.updateRevision;
+  if (current) return owned.find((cr) => cr.metadata.name === current);
+  return owned.reduce<ControllerRevision | undefined>((max, cr) => (!max || cr.revision > max.revision ? cr : max), undefined);
+}
+
+const byControllerRevision = {
+  template: (w: KubeObject, h: History) => currentControllerRevision(w, h)?.metadata.name,
+  revisionOf: (w: KubeObject, h: History, template: string) =>
+    h.controllerRevisions.find((cr) => ownedBy(cr, w.metadata.uid) && cr.metadata.name === template)?.revision,
+};
+
 const DEPLOYMENT: WorkloadKind = {
   kind: 'Deployment',
   reads: ['ReplicaSet', 'Pod'],
@@ -53,6 +81,11 @@ const DEPLOYMENT: WorkloadKind = {
   revision(d) {
     const n = Number(d.metadata.annotations?.[REVISION]);
     return Number.isFinite(n) && n > 0 ? n : undefined;
+  },
+  template: (d, h) => ownedReplicaSets(d, h).find((rs) => rsRevision(rs) === DEPLOYMENT.revision(d, []))?.metadata.labels?.[TEMPLATE_HASH],
+  revisionOf: (d, h, template) => {
+    const rs = ownedReplicaSets(d, h).find((r) => r.metadata.labels?.[TEMPLATE_HASH] === template);
+    return rs && rsRevision(rs);
   },
   controllerRevisions: false,
   unstickAfterUndo: false,
@@ -64,6 +97,7 @@ const STATEFUL_SET: WorkloadKind = {
   newPods: (s, r) => newStatefulSetPods(s as StatefulSet, r.pods),
   verdict: (s, r, opts) => statefulSetVerdict(s as StatefulSet, r.pods, opts),
   revision: controllerRevision,
+  ...byControllerRevision,
   controllerRevisions: true,
   unstickAfterUndo: true,
 };
@@ -74,6 +108,7 @@ const DAEMON_SET: WorkloadKind = {
   newPods: (ds, r) => newDaemonSetPods(ds as DaemonSet, r.pods),
   verdict: (ds, r, opts) => daemonSetVerdict(ds as DaemonSet, r.pods, opts),
   revision: controllerRevision,
+  ...byControllerRevision,
   controllerRevisions: true,
   unstickAfterUndo: false,
 };

@@ -117,14 +117,31 @@ export class DeployLock {
 
   private keepRenewed(): void {
     this.renewal = setInterval(() => void this.renew(), (LEASE_SECONDS * 1000) / 3);
+    // The renewal alone never keeps the process alive.
+    this.renewal.unref();
   }
 
+  /**
+   * Renews at the Lease's resourceVersion. A conflict is often a renewal whose answer was lost
+   * (it committed, the retry conflicts): the Lease is read again and, while still ours, renewed.
+   */
   private async renew(): Promise<void> {
-    const now = Date.now();
-    const renewed: Lease = { ...this.lease, spec: { ...this.lease.spec, renewTime: microTime(now) } };
-    const taken = await replace(this.kube, renewed).catch(() => undefined);
-    if (taken) this.lease = taken;
-    else this.warn(`could not renew the deploy lock of ${this.namespace}; another run may take it over`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const renewed: Lease = { ...this.lease, spec: { ...this.lease.spec, renewTime: microTime(Date.now()) } };
+      const taken = await replace(this.kube, renewed).catch(() => undefined);
+      if (taken) {
+        this.lease = taken;
+        return;
+      }
+      const current = await readLease(this.kube, this.namespace).catch(() => undefined);
+      if (!current) break;
+      if (current.spec?.holderIdentity !== this.me.id) {
+        this.warn(`lost the deploy lock of ${this.namespace} to ${current.spec?.holderIdentity || 'nobody'}: another run may be deploying`);
+        return;
+      }
+      this.lease = current;
+    }
+    this.warn(`could not renew the deploy lock of ${this.namespace}; another run may take it over`);
   }
 
   /** Frees the lock (if this run still holds it), so the next run need not wait out its duration. */
@@ -147,8 +164,13 @@ export async function releaseLock(kube: KubeClient, namespace: string, holderId:
 
 const pause = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 async function readLease(kube: KubeClient, namespace: string): Promise<Lease | undefined> {

@@ -102,6 +102,21 @@ const missingContext = () => 'apiVersion: v1\nkind: Config\ncurrent-context: gon
 type Case = [name: string, inputs: () => Record<string, string>, message: RegExp];
 const fixture = (...p: string[]) => path.join(REPO, 'test', 'fixtures', ...p);
 
+/** What only the API server's schema knows: refused on an upgrade and on a first install alike. */
+const schemaCases: Case[] = [
+  ['an unknown kind', () => ({ manifests: unknownKind() }), /the API server rejects them: .*no matches for kind "Fooo"/s],
+  [
+    'a field of the wrong type',
+    () => ({ manifests: mistyped() }),
+    /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s,
+  ],
+  [
+    'an unknown field',
+    () => ({ manifests: unknownField() }),
+    /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s,
+  ],
+];
+
 /** Into the existing namespace: an upgrade. */
 const upgrades: Case[] = [
   ['a tag inside image', () => ({ image: `${IMAGE}:v1` }), /^input 'image': .*tag/m],
@@ -136,32 +151,12 @@ const upgrades: Case[] = [
   ['a kubeconfig that is not YAML', () => ({ kubeconfig: notYaml() }), /^input 'kubeconfig': error loading config file .*yaml: /m],
   ['a kubeconfig without a current context', () => ({ kubeconfig: noContext() }), /^input 'kubeconfig': current-context must exist/m],
   ['a kubeconfig whose current context is missing', () => ({ kubeconfig: missingContext() }), /^input 'kubeconfig': cannot locate context gone/m],
-  ['an unknown kind', () => ({ manifests: unknownKind() }), /the API server rejects them: .*no matches for kind "Fooo"/s],
-  [
-    'a field of the wrong type',
-    () => ({ manifests: mistyped() }),
-    /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s,
-  ],
-  [
-    'an unknown field',
-    () => ({ manifests: unknownField() }),
-    /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s,
-  ],
+  ...schemaCases,
 ];
 
 /** Into a namespace that does not exist yet: a first install. */
 const firstInstalls: Case[] = [
-  ['an unknown kind', () => ({ manifests: unknownKind() }), /the API server rejects them: .*no matches for kind "Fooo"/s],
-  [
-    'a field of the wrong type',
-    () => ({ manifests: mistyped() }),
-    /the API server rejects them: .*(DeploymentSpec\.replicas: got "string", expected "integer"|\.spec\.replicas: expected numeric)/s,
-  ],
-  [
-    'an unknown field',
-    () => ({ manifests: unknownField() }),
-    /the API server rejects them: .*(unknown field "imagePullPolice"|imagePullPolice: field not declared in schema)/s,
-  ],
+  ...schemaCases,
   [
     'manifests that do not create the namespace',
     () => ({ manifests: withoutNamespace() }),

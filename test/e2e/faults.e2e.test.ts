@@ -165,9 +165,12 @@ describe('cancellation', () => {
     expect(run.outputs.status).toBe('cancelled');
     expect(run.log).toMatch(/SIGINT: the run is being cancelled/);
     expect(run.log).toContain('rollback Deployment/web: revision 2 → 1');
-    // GitHub then runs the post step: the main step finished, so it only checks and cleans up.
+    // GitHub then runs the post step: the main step only started the undo, so the post step finds
+    // the recorded template live again and waits for it to be healthy.
     const post = await runPost(inputs, started, { cwd: ws });
     expect(post.code).toBe(0);
+    expect(post.log).toContain('Deployment/web already runs the recorded template');
+    expect(post.log).toMatch(/Deployment\/web ready: 2 of 2 replicas available/);
     const restoreMs = await within(
       60_000,
       () =>

@@ -44,11 +44,18 @@ export function restarted(f: DeploymentFixture, times = 1): DeploymentFixture {
   return f;
 }
 
-/** The fixture as it would read at another revision number (what a later apply or undo makes). */
-export function atRevision(f: DeploymentFixture, revision: number, generation = revision): DeploymentFixture {
+/**
+ * The fixture as it would read at another revision number: what an undo makes (the same template
+ * renumbered) or, with a new `template` hash, what a later apply makes.
+ */
+export function atRevision(f: DeploymentFixture, revision: number, template?: string, generation = revision): DeploymentFixture {
   const key = 'deployment.kubernetes.io/revision';
   const current = f.deployment.metadata.annotations![key];
-  for (const rs of f.replicaSets) if (rs.metadata.annotations?.[key] === current) rs.metadata.annotations[key] = String(revision);
+  for (const rs of f.replicaSets) {
+    if (rs.metadata.annotations?.[key] !== current) continue;
+    rs.metadata.annotations[key] = String(revision);
+    if (template) rs.metadata.labels = { ...rs.metadata.labels, 'pod-template-hash': template };
+  }
   f.deployment.metadata.annotations![key] = String(revision);
   f.deployment.metadata.generation = generation;
   f.deployment.status.observedGeneration = generation;

@@ -63,7 +63,7 @@ export class ScriptedKube implements KubeClient {
       return ok(`configmap/${o.metadata.name} serverside-applied`);
     });
     // Read back after an undo, to hand its fields over: the stored object, without managed fields.
-    this.on(/^get (\w+)\/(\S+) -n \S+ --show-managed-fields -o json$/, (args) => {
+    this.on(/^get (\w+)\/(\S+) -n \S+( --show-managed-fields)? -o json$/, (args) => {
       const [kind, name] = args[1].split('/');
       const o = this.get(kind.charAt(0).toUpperCase() + kind.slice(1).replace('set', 'Set'), name);
       return o ? ok(JSON.stringify(o)) : fails(`Error from server (NotFound): ${kind} "${name}" not found`);

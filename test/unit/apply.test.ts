@@ -43,6 +43,12 @@ describe('serverRejections', () => {
     expect(serverRejections(other)).toHaveLength(1);
   });
 
+  test('client-go log lines are not refusals', () => {
+    const klog =
+      "E1130 06:00:00.000000   12345 memcache.go:265] couldn't get resource list for metrics.k8s.io/v1beta1: the server is currently unable to handle the request";
+    expect(serverRejections(`${klog}\nError from server (NotFound): namespaces "brand-new-ns" not found\n`, 'brand-new-ns')).toEqual([]);
+  });
+
   test('warnings are not refusals', () => {
     expect(serverRejections('Warning: spec.template.spec.containers[0].env[0]: hides a previous definition\n', 'x')).toEqual([]);
   });

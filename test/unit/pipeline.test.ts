@@ -48,7 +48,7 @@ afterAll(() => {
 });
 
 /** The manifests of a small release: namespace, config, the backend, a worker, an ingress. */
-function manifests(opts: { worker?: boolean; noNamespace?: boolean } = {}): string {
+function manifests(opts: { worker?: boolean; noNamespace?: boolean; secret?: boolean } = {}): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-test-'));
   const deployment = (name: string) => ({
     apiVersion: 'apps/v1',
@@ -65,6 +65,9 @@ function manifests(opts: { worker?: boolean; noNamespace?: boolean } = {}): stri
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { LOG_LEVEL: 'info' } },
     deployment('backend'),
     ...(opts.worker ? [deployment('worker')] : []),
+    ...(opts.secret
+      ? [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app', namespace: NS }, stringData: { SECRET_KEY: 'hunter2-in-the-manifest' } }]
+      : []),
     { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', namespace: NS }, spec: { rules: [{ host: 'medaudit.example.com' }] } },
   ];
   writeFileSync(path.join(dir, 'all.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
@@ -85,6 +88,7 @@ type Setup = {
   onApply?: (kinds: string[]) => void | Promise<void> | { code: number; stdout: string; stderr: string };
   worker?: boolean;
   noNamespace?: boolean;
+  secret?: boolean;
   namespaceExists?: boolean;
 };
 
@@ -118,7 +122,7 @@ function setup(s: Setup = {}) {
     image,
     tag: 'v1',
     build: 'false',
-    manifests: manifests({ worker: s.worker, noNamespace: s.noNamespace }),
+    manifests: manifests({ worker: s.worker, noNamespace: s.noNamespace, secret: s.secret }),
     ...s.inputs,
   };
   const inputs = parseInputs((name) => values[name] ?? '', { defaultManifests: 'k8s' });
@@ -142,7 +146,7 @@ const appliedKinds = (kube: ScriptedKube) =>
 describe('deploy() against a scripted cluster', () => {
   test('a good release: validated on the server first, applied phase by phase, pinned by digest, deployed', async () => {
     const { kube, run } = setup({
-      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3))),
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'))),
     });
     const result = await run();
     expect(result).toMatchObject({ status: 'deployed', rolledBack: false, image: `${image}@${DIGEST}`, digest: DIGEST, url: 'http://medaudit.example.com' });
@@ -178,7 +182,7 @@ describe('deploy() against a scripted cluster', () => {
   test('an apply rejected after the app phase rolled out: what earlier phases changed is rolled back', async () => {
     const { kube, run } = setup({
       onApply: (kinds) => {
-        if (kinds.includes('Deployment')) serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+        if (kinds.includes('Deployment')) serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'));
         return kinds.includes('Ingress') ? fails('Error from server (Forbidden): admission webhook "policy.example.com" denied the request') : undefined;
       },
     });
@@ -204,8 +208,8 @@ describe('deploy() against a scripted cluster', () => {
       onApply: (kinds) => {
         if (kinds.includes('Ingress')) return fails('error: the server is currently unable to handle the request');
         if (!kinds.includes('Deployment')) return undefined;
-        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
-        serveDeployment(kube, atRevision(renamed(deploymentFixture('healthy-complete'), 'worker'), 3));
+        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'));
+        serveDeployment(kube, atRevision(renamed(deploymentFixture('healthy-complete'), 'worker'), 3, 'next3'));
         return undefined;
       },
     });
@@ -238,7 +242,7 @@ describe('deploy() against a scripted cluster', () => {
       onApply: (kinds) => {
         if (!kinds.includes('Deployment')) return;
         kube.failLists('Pod', 1);
-        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'));
       },
     });
     const result = await run();
@@ -249,7 +253,7 @@ describe('deploy() against a scripted cluster', () => {
   test('a rollout not Ready by the deadline is rolled back, and the budget counts from the first apply', async () => {
     const { kube, run } = setup({
       inputs: { timeout: '1s' },
-      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('rolling-in-progress'), 3))),
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('rolling-in-progress'), 3, 'next3'))),
     });
     undoRestores(kube);
     const started = Date.now();
@@ -264,7 +268,7 @@ describe('deploy() against a scripted cluster', () => {
     try {
       const { kube, run } = setup({
         inputs: { 'health-check-url': healthUrl, 'health-check-retries': '1' },
-        onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3))),
+        onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'))),
       });
       undoRestores(kube);
       const result = await run();
@@ -281,8 +285,8 @@ describe('deploy() against a scripted cluster', () => {
       inputs: { soak: '3s' },
       onApply: (kinds) => {
         if (!kinds.includes('Deployment')) return;
-        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
-        setTimeout(() => serveDeployment(kube, restarted(atRevision(deploymentFixture('healthy-complete'), 3))), 800);
+        serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'));
+        setTimeout(() => serveDeployment(kube, restarted(atRevision(deploymentFixture('healthy-complete'), 3, 'next3'))), 800);
       },
     });
     undoRestores(kube);
@@ -328,12 +332,15 @@ describe('deploy() against a scripted cluster', () => {
   });
 
   test('dry-run of a first install: checked on the server, every object shown as created, nothing applied', async () => {
-    const { kube, lines, run } = setup({ inputs: { 'dry-run': 'true' }, namespaceExists: false });
+    const { kube, lines, run } = setup({ inputs: { 'dry-run': 'true' }, namespaceExists: false, secret: true });
     const result = await run();
     expect(result.status).toBe('dry-run');
     expect(appliedKinds(kube)).toEqual([]);
     expect(kube.called(/^diff /)).toEqual([]);
     expect(lines).toContain(`namespace ${NS} does not exist yet: every object would be created`);
+    // A Secret is shown with its keys, never its values.
+    expect(lines.join('\n')).not.toContain('hunter2-in-the-manifest');
+    expect(lines.map((l) => l.replace(/ +/g, ' '))).toContain('+ "SECRET_KEY": "***"');
     for (const id of [`Namespace/${NS}`, `ConfigMap/${NS}/config`, `Deployment/${NS}/backend`, `Ingress/${NS}/web`]) expect(lines).toContain(`created ${id}`);
     expect(lines.filter((l) => /^\+ +"image": "/.test(l)).map((l) => l.replace(/ +/, ' '))).toEqual([`+ "image": "${image}@${DIGEST}",`]);
   });
@@ -349,7 +356,7 @@ describe('deploy() against a scripted cluster', () => {
     const { kube, run } = setup({
       onApply: (kinds) => {
         held.push(kube.get('Lease', 'medaudit-deploy-lock')?.spec.holderIdentity);
-        if (kinds.includes('Deployment')) serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3));
+        if (kinds.includes('Deployment')) serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3'));
       },
     });
     const result = await run();
@@ -398,7 +405,7 @@ describe('deploy() against a scripted cluster', () => {
     const { kube, run, cancel } = setup({
       onApply: (kinds) => {
         if (!kinds.includes('Deployment')) return;
-        serveDeployment(kube, atRevision(deploymentFixture('rolling-in-progress'), 3));
+        serveDeployment(kube, atRevision(deploymentFixture('rolling-in-progress'), 3, 'next3'));
         setTimeout(() => cancel.abort(), 300);
       },
     });
@@ -431,6 +438,18 @@ describe('deploy() against a scripted cluster', () => {
     const result = await run();
     expect(lines).toContainEqual(expect.stringMatching(/^warning: cannot read the live revisions .*undoing every workload to its recorded revision$/));
     expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(result.status).toBe('rolled-back');
+  });
+
+  test('an undo whose answer was lost is not repeated: the recorded template, found live, counts as restored', async () => {
+    const { kube, lines, run } = setup({ onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, deploymentFixture('crashloop'))) });
+    kube.on(/^rollout undo deployment\/backend /, () => {
+      serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 4));
+      return fails('error: unexpected EOF');
+    });
+    const result = await run();
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(lines).toContain('Deployment/backend already runs the recorded template');
     expect(result.status).toBe('rolled-back');
   });
 });

@@ -35,3 +35,14 @@ describe('nextPause', () => {
     expect(nextPause(DEFAULT_RETRY, 4, 27_000)).toBeUndefined();
   });
 });
+
+describe('client-go log lines in stderr', () => {
+  const noise =
+    "E1130 06:00:00.000000   12345 memcache.go:265] couldn't get current server API group list: the server is currently unable to handle the request";
+  test('are not taken for the error: a refusal next to them is not retried', () => {
+    expect(isTransient(`${noise}\nError from server (Forbidden): deployments.apps "web" is forbidden`)).toBe(false);
+  });
+  test('a 5xx through a proxy is retried', () => {
+    expect(isTransient('Error from server (InternalError): an error on the server ("502 Bad Gateway") has prevented the request from succeeding')).toBe(true);
+  });
+});

@@ -189,7 +189,8 @@ describe('watchRollout soak with pods that leave', () => {
     kube.remove('Pod', evicted.metadata.name);
     // Its replacement: created with no container status, then waiting for its first start, then Ready.
     const replacement = deploymentFixture('healthy-complete').pods[0];
-    replacement.metadata.name = `${replacement.metadata.name}-new`;
+    // Same name, new uid: how a StatefulSet recreates an evicted pod.
+    replacement.metadata.uid = 'a0000000-0000-4000-8000-000000000001';
     const ready = structuredClone(replacement.status);
     replacement.status = { phase: 'Pending', conditions: [] };
     kube.put('Pod', replacement);
