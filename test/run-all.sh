@@ -97,7 +97,7 @@ if ((started_here)); then
   bash test/cluster/down.sh
   # cluster:down must leave no process of ours and no state behind.
   for pid in $pids; do
-    if kill -0 "$pid" 2>/dev/null; then echo "[test] FAIL: pid $pid still runs after cluster:down"; status=1; fi
+    if pid_running "$pid"; then echo "[test] FAIL: pid $pid still runs after cluster:down"; status=1; fi
   done
   if [[ -e $CLUSTER_DIR ]]; then echo "[test] FAIL: $CLUSTER_DIR remains after cluster:down"; status=1; fi
   echo "[test] cluster:down left no process and no state behind"

@@ -13,18 +13,17 @@ COMPONENTS=(dockerd registry etcd kube-apiserver kube-controller-manager kube-sc
 
 say() { echo "[cluster] $*"; }
 
-# pid_alive FILE: the process recorded in FILE is still running (a zombie, dead but not yet
-# reaped by its parent, counts as gone).
-pid_alive() {
-  [[ -f $1 ]] || return 1
-  local pid state
-  pid=$(cat "$1")
-  kill -0 "$pid" 2>/dev/null || return 1
-  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+# pid_running PID: the process runs (a zombie, dead but not yet reaped, does not count).
+pid_running() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
   [[ $state != Z ]]
 }
 
-# died NAME: its pid file is there but its process is gone (it stopped without cluster:down).
+# pid_alive FILE: the process recorded in FILE is still running.
+pid_alive() { [[ -f $1 ]] && pid_running "$(cat "$1")"; }
+
 died() { [[ -f $CLUSTER_DIR/pids/$1 ]] && ! pid_alive "$CLUSTER_DIR/pids/$1"; }
 
 # report_death NAME: which component died, and why as far as its log says.
@@ -39,10 +38,14 @@ stop_pid() {
   local f=$1 pid
   [[ -f $f ]] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_running "$pid"; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do pid_alive "$f" || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
+    # Killed, it is waited for too: whoever checks next must find it gone.
+    if pid_running "$pid"; then
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
+    fi
   fi
   rm -f "$f"
 }
