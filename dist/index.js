@@ -36605,13 +36605,6 @@ function unreadyAtDeadline(pods, now) {
 
 const workloadId = (w) => `${w.kind}/${w.name}`;
 const workloads_REVISION = 'deployment.kubernetes.io/revision';
-function controllerRevision(workload, history) {
-    const owned = history.filter((cr) => ownedBy(cr, workload.metadata.uid));
-    const current = workload.status?.updateRevision;
-    if (current)
-        return owned.find((cr) => cr.metadata.name === current)?.revision;
-    return owned.reduce((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
-}
 const TEMPLATE_HASH = 'pod-template-hash';
 const rsRevision = (rs) => Number(rs.metadata.annotations?.[workloads_REVISION]) || undefined;
 const ownedReplicaSets = (d, h) => h.replicaSets.filter((rs) => ownedBy(rs, d.metadata.uid));
@@ -36622,6 +36615,7 @@ function currentControllerRevision(workload, h) {
         return owned.find((cr) => cr.metadata.name === current);
     return owned.reduce((max, cr) => (!max || cr.revision > max.revision ? cr : max), undefined);
 }
+const controllerRevision = (workload, controllerRevisions) => currentControllerRevision(workload, { replicaSets: [], controllerRevisions })?.revision;
 const byControllerRevision = {
     template: (w, h) => currentControllerRevision(w, h)?.metadata.name,
     revisionOf: (w, h, template) => h.controllerRevisions.find((cr) => ownedBy(cr, w.metadata.uid) && cr.metadata.name === template)?.revision,

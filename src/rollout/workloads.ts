@@ -47,14 +47,6 @@ type WorkloadKind = {
 
 const REVISION = 'deployment.kubernetes.io/revision';
 
-/** The revision a ControllerRevision-backed workload runs: its updateRevision's, else the newest. */
-function controllerRevision(workload: KubeObject, history: ControllerRevision[]): number | undefined {
-  const owned = history.filter((cr) => ownedBy(cr, workload.metadata.uid));
-  const current = (workload as StatefulSet).status?.updateRevision;
-  if (current) return owned.find((cr) => cr.metadata.name === current)?.revision;
-  return owned.reduce<number | undefined>((max, cr) => Math.max(max ?? 0, cr.revision), undefined);
-}
-
 const TEMPLATE_HASH = 'pod-template-hash';
 const rsRevision = (rs: ReplicaSet) => Number(rs.metadata.annotations?.[REVISION]) || undefined;
 const ownedReplicaSets = (d: KubeObject, h: History) => h.replicaSets.filter((rs) => ownedBy(rs, d.metadata.uid));
@@ -66,6 +58,10 @@ function currentControllerRevision(workload: KubeObject, h: History): Controller
   if (current) return owned.find((cr) => cr.metadata.name === current);
   return owned.reduce<ControllerRevision | undefined>((max, cr) => (!max || cr.revision > max.revision ? cr : max), undefined);
 }
+
+/** The revision a ControllerRevision-backed workload runs. */
+const controllerRevision = (workload: KubeObject, controllerRevisions: ControllerRevision[]) =>
+  currentControllerRevision(workload, { replicaSets: [], controllerRevisions })?.revision;
 
 const byControllerRevision = {
   template: (w: KubeObject, h: History) => currentControllerRevision(w, h)?.metadata.name,

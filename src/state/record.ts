@@ -3,13 +3,15 @@
 // finds a record still `in-progress` follows one that died without finishing (a killed runner):
 // its "before" is that run's "before", never the half-applied release now live.
 import type { KubeClient } from '../kube/client.js';
+import type { Status } from '../result.js';
 import type { KubeObject } from '../kube/objects.js';
 import type { Snapshot } from '../rollout/snapshot.js';
 import { workloadId } from '../rollout/workloads.js';
 
 export const RECORD_NAME = 'medaudit-deploy-release';
 
-export type RecordState = 'in-progress' | 'deployed' | 'rolled-back' | 'failed' | 'cancelled';
+/** How a release ended, as its result says (a dry run records nothing), or that it has not. */
+export type RecordState = 'in-progress' | Exclude<Status, 'dry-run'>;
 
 export type ReleaseRecord = {
   state: RecordState;
