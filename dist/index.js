@@ -35950,7 +35950,274 @@ function manifestNamespace(objects) {
     return used.size === 1 ? [...used][0] : undefined;
 }
 
+;// CONCATENATED MODULE: ./src/rollout/verdict.ts
+
+const DEFAULT_FAILURES_ALLOWED = 1;
+const DEFAULT_STABLE_SECONDS = 5;
+const DEFAULT_VERDICT_OPTIONS = {
+    unschedulableGraceSeconds: 30,
+    pullGraceSeconds: 60,
+    failuresAllowed: DEFAULT_FAILURES_ALLOWED,
+    stableSeconds: DEFAULT_STABLE_SECONDS,
+};
+const REVISION = 'deployment.kubernetes.io/revision';
+const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
+const TRANSIENT_CONFIG = /failed to sync .* cache/i;
+const ago = (time, now) => (time ? (now - Date.parse(time)) / 1000 : 0);
+const isNodeHiccup = (t) => t?.reason === 'ContainerCannotRun' && t.exitCode === 128;
+function failureCount(cs) {
+    const endedNow = cs.state?.terminated && cs.state.terminated.exitCode !== 0 ? 1 : 0;
+    return Math.max(cs.restartCount ?? 0, endedNow ? 0 : 1) + endedNow;
+}
+const withinAllowance = (cs, opts) => failureCount(cs) <= opts.failuresAllowed;
+const terminatedText = (t) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
+const MIGRATION_HINT = 'the migration failed: read its log below; the schema may be partly migrated';
+function oomKilled(cs, opts) {
+    const terminated = cs.state?.terminated;
+    const last = cs.lastState?.terminated;
+    const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
+    if (!oom || withinAllowance(cs, opts))
+        return undefined;
+    const message = `killed for exceeding its memory limit (${terminatedText(oom)})`;
+    return { reason: 'OOMKilled', message, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
+}
+function initFailed(cs, opts) {
+    const terminated = cs.state?.terminated;
+    const last = cs.lastState?.terminated;
+    if (isNodeHiccup(terminated ?? last) || withinAllowance(cs, opts))
+        return undefined;
+    if (terminated && terminated.exitCode !== 0) {
+        return { reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: MIGRATION_HINT, previousLogs: false };
+    }
+    if (last && last.exitCode !== 0 && !terminated) {
+        const message = `init container exited with ${terminatedText(last)}, ${cs.state?.waiting?.reason ?? 'restarting'}`;
+        return { reason: 'InitContainerFailed', message, hint: MIGRATION_HINT, previousLogs: true };
+    }
+    return undefined;
+}
+function waitingFailure(pod, cs, opts) {
+    const waiting = cs.state?.waiting;
+    const reason = waiting?.reason ?? '';
+    const message = waiting?.message ?? '';
+    switch (reason) {
+        case 'ErrImagePull':
+        case 'ImagePullBackOff': {
+            if (!NOT_FOUND.test(message) && ago(pod.status?.startTime, opts.now) <= opts.pullGraceSeconds)
+                return undefined;
+            return {
+                reason,
+                message,
+                hint: `the image ${cs.image} is not in the registry (or the node may not pull it): check the tag or digest and the pull secret`,
+            };
+        }
+        case 'InvalidImageName':
+            return { reason, message, hint: 'the image reference does not parse' };
+        case 'CrashLoopBackOff': {
+            const last = cs.lastState?.terminated;
+            if (isNodeHiccup(last) || withinAllowance(cs, opts))
+                return undefined;
+            const what = `restarted ${cs.restartCount ?? 0} times; last ${last ? terminatedText(last) : 'exit unknown'}`;
+            return { reason, message: what, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
+        }
+        case 'CreateContainerConfigError':
+            if (TRANSIENT_CONFIG.test(message))
+                return undefined;
+            return { reason, message, hint: 'a ConfigMap or Secret the pod references is missing, or lacks the key' };
+        case 'CreateContainerError':
+        case 'RunContainerError':
+        case 'ContainerCannotRun':
+            return { reason, message, hint: 'the runtime could not start the container: check command, entrypoint and mounts' };
+    }
+    return undefined;
+}
+function exitedForGood(pod, cs) {
+    const terminated = cs.state?.terminated;
+    if (!terminated || terminated.exitCode === 0 || pod.spec?.restartPolicy !== 'Never')
+        return undefined;
+    return { reason: 'Error', message: `exited with ${terminatedText(terminated)}`, hint: 'read the log below', previousLogs: false };
+}
+function containerFailure(pod, cs, init, opts) {
+    const found = oomKilled(cs, opts) ?? (init ? initFailed(cs, opts) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
+    return found && { pod: pod.metadata.name, container: cs.name, init, ...found };
+}
+function podFailures(pod, opts) {
+    if (pod.metadata.deletionTimestamp)
+        return [];
+    const status = pod.status ?? {};
+    const scheduled = conditionOf(pod, 'PodScheduled');
+    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
+            return [];
+        return [
+            {
+                pod: pod.metadata.name,
+                reason: 'Unschedulable',
+                message: scheduled.message ?? '',
+                hint: 'no node has room for the requests: lower resources.requests or add nodes',
+            },
+        ];
+    }
+    const out = [];
+    for (const cs of status.initContainerStatuses ?? []) {
+        const f = containerFailure(pod, cs, true, opts);
+        if (f)
+            out.push(f);
+    }
+    for (const cs of status.containerStatuses ?? []) {
+        const f = containerFailure(pod, cs, false, opts);
+        if (f)
+            out.push(f);
+    }
+    return out;
+}
+function settling(pod, opts) {
+    const unprobed = (pod.spec?.containers ?? []).filter((c) => !c.readinessProbe).map((c) => c.name);
+    return (pod.status?.containerStatuses ?? []).some((cs) => {
+        const started = cs.state?.running?.startedAt;
+        return unprobed.includes(cs.name) && started !== undefined && ago(started, opts.now) < opts.stableSeconds;
+    });
+}
+function readyOnceSettled(pods, opts, message) {
+    const count = pods.filter((p) => !p.metadata.deletionTimestamp && settling(p, opts)).length;
+    if (!count)
+        return { state: 'ready', message, failures: [] };
+    return { state: 'progressing', message: `${count} new pod(s) without a readiness probe running for less than ${opts.stableSeconds}s`, failures: [] };
+}
+const isPodReady = (pod) => !pod.metadata.deletionTimestamp && conditionOf(pod, 'Ready')?.status === 'True';
+function newReplicaSet(deployment, replicaSets) {
+    const revision = deployment.metadata.annotations?.[REVISION];
+    const uid = deployment.metadata.uid;
+    return replicaSets.find((rs) => ownedBy(rs, uid) && rs.metadata.annotations?.[REVISION] === revision);
+}
+function newDeploymentPods(deployment, replicaSets, pods) {
+    const rs = newReplicaSet(deployment, replicaSets);
+    if (!rs)
+        return [];
+    return pods.filter((p) => ownedBy(p, rs.metadata.uid));
+}
+function newStatefulSetPods(sts, pods) {
+    const revision = sts.status?.updateRevision;
+    return pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] === revision);
+}
+const failed = (failures) => ({
+    state: 'failed',
+    message: `${failures[0].pod}: ${failures[0].reason}`,
+    failures,
+});
+function deploymentVerdict(d, replicaSets, pods, opts) {
+    const status = d.status ?? {};
+    const progressing = conditionOf(d, 'Progressing');
+    const replicaFailure = conditionOf(d, 'ReplicaFailure');
+    if ((status.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const mine = newDeploymentPods(d, replicaSets, pods);
+    const failures = mine.flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    if (replicaFailure?.status === 'True') {
+        return failed([
+            {
+                pod: `replicaset of ${d.metadata.name}`,
+                reason: replicaFailure.reason ?? 'ReplicaFailure',
+                message: replicaFailure.message ?? '',
+                hint: 'pods cannot be created: check quota, limit ranges and admission policies',
+            },
+        ]);
+    }
+    if (progressing?.reason === 'ProgressDeadlineExceeded') {
+        return failed([
+            {
+                pod: d.metadata.name,
+                reason: 'ProgressDeadlineExceeded',
+                message: progressing.message ?? '',
+                hint: 'the rollout made no progress within progressDeadlineSeconds',
+            },
+        ]);
+    }
+    const want = d.spec?.replicas ?? 1;
+    const updated = status.updatedReplicas ?? 0;
+    const total = status.replicas ?? 0;
+    const available = status.availableReplicas ?? 0;
+    if (updated < want)
+        return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
+    if (total > updated)
+        return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
+    if (available < updated)
+        return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
+    return readyOnceSettled(mine, opts, `${available} of ${want} replicas available`);
+}
+function statefulSetVerdict(s, pods, opts) {
+    const status = s.status ?? {};
+    if (s.spec?.updateStrategy?.type === 'OnDelete') {
+        return failed([
+            { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
+        ]);
+    }
+    if (!status.observedGeneration || status.observedGeneration < (s.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const mine = newStatefulSetPods(s, pods);
+    const failures = mine.flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    const want = s.spec?.replicas ?? 1;
+    const ready = status.readyReplicas ?? 0;
+    if (ready < want)
+        return { state: 'progressing', message: `${ready} of ${want} pods ready`, failures: [] };
+    const partition = s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+    if (partition > 0) {
+        const updated = status.updatedReplicas ?? 0;
+        if (updated < want - partition)
+            return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
+        return readyOnceSettled(mine, opts, `partitioned roll out complete: ${updated} new pods`);
+    }
+    if (status.updateRevision !== status.currentRevision) {
+        return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
+    }
+    return readyOnceSettled(mine, opts, `${ready} of ${want} pods ready`);
+}
+function newDaemonSetPods(ds, pods) {
+    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
+}
+function daemonSetVerdict(ds, pods, opts) {
+    const status = ds.status ?? {};
+    if ((status.observedGeneration ?? 0) < (ds.metadata.generation ?? 0)) {
+        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
+    }
+    const mine = newDaemonSetPods(ds, pods);
+    const failures = mine.flatMap((p) => podFailures(p, opts));
+    if (failures.length)
+        return failed(failures);
+    const want = status.desiredNumberScheduled ?? 0;
+    if ((status.updatedNumberScheduled ?? 0) < want)
+        return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
+    if ((status.numberAvailable ?? 0) < want)
+        return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
+    return readyOnceSettled(mine, opts, `${want} pods available`);
+}
+function unreadyAtDeadline(pods, now) {
+    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0 };
+    return pods
+        .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
+        .flatMap((p) => {
+        const signals = podFailures(p, strict);
+        if (signals.length)
+            return signals;
+        const cond = conditionOf(p, 'Ready');
+        return [
+            {
+                pod: p.metadata.name,
+                reason: 'NotReady',
+                message: cond?.message ?? 'the pod never became Ready',
+                hint: 'the readiness probe never passed: see the Unhealthy events below',
+            },
+        ];
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/inputs.ts
+
 
 
 
@@ -35960,6 +36227,7 @@ const FALSE_WORDS = ['false', 'no', '0'];
 const SHA_TAG_LENGTH = 12;
 const MAX_TIMEOUT_SECONDS = 6 * 60 * 60;
 const MAX_SOAK_SECONDS = 60 * 60;
+const MAX_FAILURES_ALLOWED = 10;
 const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 const BUILD_ARG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const KUBECTL_VERSION = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)$/;
@@ -36145,7 +36413,10 @@ function parseInputs(get, ctx) {
         healthCheckStatus: parseInteger(get, 'health-check-status', 200, 100, 599),
         healthCheckRetries: parseInteger(get, 'health-check-retries', 5, 1, 100),
         soakSeconds: parseDurationInput(get, 'soak', 0, 0, MAX_SOAK_SECONDS),
+        failuresAllowed: parseInteger(get, 'failures-allowed', DEFAULT_FAILURES_ALLOWED, 0, MAX_FAILURES_ALLOWED),
+        stableSeconds: parseDurationInput(get, 'stability-window', DEFAULT_STABLE_SECONDS, 0, MAX_SOAK_SECONDS),
         rollback: parseBoolean(get, 'rollback', true),
+        deleteFailedInstall: parseBoolean(get, 'delete-failed-install', false),
         dryRun: parseBoolean(get, 'dry-run', false),
         preview: parsePreview(get),
         previewDomain: parsePreviewDomain(get),
@@ -36366,240 +36637,6 @@ function collectionPath(kind, namespace) {
     return `${prefix}/namespaces/${namespace}/${info.plural}`;
 }
 
-;// CONCATENATED MODULE: ./src/rollout/verdict.ts
-
-const DEFAULT_VERDICT_OPTIONS = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
-const REVISION = 'deployment.kubernetes.io/revision';
-const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
-const TRANSIENT_CONFIG = /failed to sync .* cache/i;
-const ago = (time, now) => (time ? (now - Date.parse(time)) / 1000 : 0);
-const terminatedText = (t) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
-const MIGRATION_HINT = 'the migration failed: read its log below; the schema may be partly migrated';
-function oomKilled(cs) {
-    const terminated = cs.state?.terminated;
-    const last = cs.lastState?.terminated;
-    const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
-    if (!oom)
-        return undefined;
-    const message = `killed for exceeding its memory limit (${terminatedText(oom)})`;
-    return { reason: 'OOMKilled', message, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
-}
-function initFailed(cs) {
-    const terminated = cs.state?.terminated;
-    const last = cs.lastState?.terminated;
-    if (terminated && terminated.exitCode !== 0) {
-        return { reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: MIGRATION_HINT, previousLogs: false };
-    }
-    if (last && last.exitCode !== 0 && !terminated) {
-        const message = `init container exited with ${terminatedText(last)}, ${cs.state?.waiting?.reason ?? 'restarting'}`;
-        return { reason: 'InitContainerFailed', message, hint: MIGRATION_HINT, previousLogs: true };
-    }
-    return undefined;
-}
-function waitingFailure(pod, cs, opts) {
-    const waiting = cs.state?.waiting;
-    const reason = waiting?.reason ?? '';
-    const message = waiting?.message ?? '';
-    switch (reason) {
-        case 'ErrImagePull':
-        case 'ImagePullBackOff': {
-            if (!NOT_FOUND.test(message) && ago(pod.status?.startTime, opts.now) <= opts.pullGraceSeconds)
-                return undefined;
-            return {
-                reason,
-                message,
-                hint: `the image ${cs.image} is not in the registry (or the node may not pull it): check the tag or digest and the pull secret`,
-            };
-        }
-        case 'InvalidImageName':
-            return { reason, message, hint: 'the image reference does not parse' };
-        case 'CrashLoopBackOff': {
-            const last = cs.lastState?.terminated;
-            const what = `restarted ${cs.restartCount ?? 0} times; last ${last ? terminatedText(last) : 'exit unknown'}`;
-            return { reason, message: what, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
-        }
-        case 'CreateContainerConfigError':
-            if (TRANSIENT_CONFIG.test(message))
-                return undefined;
-            return { reason, message, hint: 'a ConfigMap or Secret the pod references is missing, or lacks the key' };
-        case 'CreateContainerError':
-        case 'RunContainerError':
-        case 'ContainerCannotRun':
-            return { reason, message, hint: 'the runtime could not start the container: check command, entrypoint and mounts' };
-    }
-    return undefined;
-}
-function exitedForGood(pod, cs) {
-    const terminated = cs.state?.terminated;
-    if (!terminated || terminated.exitCode === 0 || pod.spec?.restartPolicy !== 'Never')
-        return undefined;
-    return { reason: 'Error', message: `exited with ${terminatedText(terminated)}`, hint: 'read the log below', previousLogs: false };
-}
-function containerFailure(pod, cs, init, opts) {
-    const found = oomKilled(cs) ?? (init ? initFailed(cs) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
-    return found && { pod: pod.metadata.name, container: cs.name, init, ...found };
-}
-function podFailures(pod, opts) {
-    if (pod.metadata.deletionTimestamp)
-        return [];
-    const status = pod.status ?? {};
-    const scheduled = conditionOf(pod, 'PodScheduled');
-    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
-            return [];
-        return [
-            {
-                pod: pod.metadata.name,
-                reason: 'Unschedulable',
-                message: scheduled.message ?? '',
-                hint: 'no node has room for the requests: lower resources.requests or add nodes',
-            },
-        ];
-    }
-    const out = [];
-    for (const cs of status.initContainerStatuses ?? []) {
-        const f = containerFailure(pod, cs, true, opts);
-        if (f)
-            out.push(f);
-    }
-    for (const cs of status.containerStatuses ?? []) {
-        const f = containerFailure(pod, cs, false, opts);
-        if (f)
-            out.push(f);
-    }
-    return out;
-}
-const isPodReady = (pod) => !pod.metadata.deletionTimestamp && conditionOf(pod, 'Ready')?.status === 'True';
-function newReplicaSet(deployment, replicaSets) {
-    const revision = deployment.metadata.annotations?.[REVISION];
-    const uid = deployment.metadata.uid;
-    return replicaSets.find((rs) => ownedBy(rs, uid) && rs.metadata.annotations?.[REVISION] === revision);
-}
-function newDeploymentPods(deployment, replicaSets, pods) {
-    const rs = newReplicaSet(deployment, replicaSets);
-    if (!rs)
-        return [];
-    return pods.filter((p) => ownedBy(p, rs.metadata.uid));
-}
-function newStatefulSetPods(sts, pods) {
-    const revision = sts.status?.updateRevision;
-    return pods.filter((p) => ownedBy(p, sts.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] === revision);
-}
-const failed = (failures) => ({
-    state: 'failed',
-    message: `${failures[0].pod}: ${failures[0].reason}`,
-    failures,
-});
-function deploymentVerdict(d, replicaSets, pods, opts) {
-    const status = d.status ?? {};
-    const progressing = conditionOf(d, 'Progressing');
-    const replicaFailure = conditionOf(d, 'ReplicaFailure');
-    if ((status.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const failures = newDeploymentPods(d, replicaSets, pods).flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    if (replicaFailure?.status === 'True') {
-        return failed([
-            {
-                pod: `replicaset of ${d.metadata.name}`,
-                reason: replicaFailure.reason ?? 'ReplicaFailure',
-                message: replicaFailure.message ?? '',
-                hint: 'pods cannot be created: check quota, limit ranges and admission policies',
-            },
-        ]);
-    }
-    if (progressing?.reason === 'ProgressDeadlineExceeded') {
-        return failed([
-            {
-                pod: d.metadata.name,
-                reason: 'ProgressDeadlineExceeded',
-                message: progressing.message ?? '',
-                hint: 'the rollout made no progress within progressDeadlineSeconds',
-            },
-        ]);
-    }
-    const want = d.spec?.replicas ?? 1;
-    const updated = status.updatedReplicas ?? 0;
-    const total = status.replicas ?? 0;
-    const available = status.availableReplicas ?? 0;
-    if (updated < want)
-        return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
-    if (total > updated)
-        return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
-    if (available < updated)
-        return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
-    return { state: 'ready', message: `${available} of ${want} replicas available`, failures: [] };
-}
-function statefulSetVerdict(s, pods, opts) {
-    const status = s.status ?? {};
-    if (s.spec?.updateStrategy?.type === 'OnDelete') {
-        return failed([
-            { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
-        ]);
-    }
-    if (!status.observedGeneration || status.observedGeneration < (s.metadata.generation ?? 0)) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const failures = newStatefulSetPods(s, pods).flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    const want = s.spec?.replicas ?? 1;
-    const ready = status.readyReplicas ?? 0;
-    if (ready < want)
-        return { state: 'progressing', message: `${ready} of ${want} pods ready`, failures: [] };
-    const partition = s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-    if (partition > 0) {
-        const updated = status.updatedReplicas ?? 0;
-        if (updated < want - partition)
-            return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
-        return { state: 'ready', message: `partitioned roll out complete: ${updated} new pods`, failures: [] };
-    }
-    if (status.updateRevision !== status.currentRevision) {
-        return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
-    }
-    return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
-}
-function newDaemonSetPods(ds, pods) {
-    return pods.filter((p) => ownedBy(p, ds.metadata.uid) && p.metadata.labels?.['pod-template-generation'] === String(ds.metadata.generation));
-}
-function daemonSetVerdict(ds, pods, opts) {
-    const status = ds.status ?? {};
-    if ((status.observedGeneration ?? 0) < (ds.metadata.generation ?? 0)) {
-        return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
-    }
-    const mine = newDaemonSetPods(ds, pods);
-    const failures = mine.flatMap((p) => podFailures(p, opts));
-    if (failures.length)
-        return failed(failures);
-    const want = status.desiredNumberScheduled ?? 0;
-    if ((status.updatedNumberScheduled ?? 0) < want)
-        return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
-    if ((status.numberAvailable ?? 0) < want)
-        return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
-    return { state: 'ready', message: `${want} pods available`, failures: [] };
-}
-function unreadyAtDeadline(pods, now) {
-    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
-    return pods
-        .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
-        .flatMap((p) => {
-        const signals = podFailures(p, strict);
-        if (signals.length)
-            return signals;
-        const cond = conditionOf(p, 'Ready');
-        return [
-            {
-                pod: p.metadata.name,
-                reason: 'NotReady',
-                message: cond?.message ?? 'the pod never became Ready',
-                hint: 'the readiness probe never passed: see the Unhealthy events below',
-            },
-        ];
-    });
-}
-
 ;// CONCATENATED MODULE: ./src/rollout/workloads.ts
 
 
@@ -36776,18 +36813,18 @@ function podsOf(w, cache) {
     const obj = cache.get(w);
     return obj ? workloadKind(w.kind).newPods(obj, cache.related()) : [];
 }
-function judge(w, cache, now) {
+function judge(w, cache, opts) {
     const obj = cache.get(w);
     if (!obj)
         return { state: 'progressing', message: 'not created yet', failures: [] };
-    return workloadKind(w.kind).verdict(obj, cache.related(), { ...DEFAULT_VERDICT_OPTIONS, now });
+    return workloadKind(w.kind).verdict(obj, cache.related(), opts);
 }
-const judgeAll = (targets, cache, now) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, now)]));
-function judgeAtDeadline(w, cache, now) {
-    const v = judge(w, cache, now);
+const judgeAll = (targets, cache, opts) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, opts)]));
+function judgeAtDeadline(w, cache, opts) {
+    const v = judge(w, cache, opts);
     if (v.state !== 'progressing')
         return v;
-    const unready = unreadyAtDeadline(podsOf(w, cache), now);
+    const unready = unreadyAtDeadline(podsOf(w, cache), opts.now);
     const failures = unready.length
         ? unready
         : [
@@ -36876,7 +36913,7 @@ class RolloutWatch {
         return new Promise((resolve) => {
             this.resolve = resolve;
             this.later(this.opts.timeoutMs, () => this.atDeadline());
-            this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, Date.now()), 'cancelled'), { once: true });
+            this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, this.verdictOptions()), 'cancelled'), { once: true });
             if (this.opts.signal?.aborted)
                 return this.finish(false, new Map(), 'cancelled');
             this.ticker = setInterval(() => this.evaluate(), 1000);
@@ -36900,9 +36937,12 @@ class RolloutWatch {
         this.streams.forEach((s) => s.stop());
         this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
     }
+    verdictOptions() {
+        return { ...DEFAULT_VERDICT_OPTIONS, ...this.opts.judgement, now: Date.now() };
+    }
     atDeadline() {
-        const now = Date.now();
-        this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, now)])), 'timeout');
+        const opts = this.verdictOptions();
+        this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, opts)])), 'timeout');
     }
     logChanges(verdicts) {
         for (const [id, v] of verdicts) {
@@ -36916,7 +36956,7 @@ class RolloutWatch {
     evaluate() {
         if (this.finished || this.loaded.size < this.kinds.length)
             return;
-        const verdicts = judgeAll(this.targets, this.cache, Date.now());
+        const verdicts = judgeAll(this.targets, this.cache, this.verdictOptions());
         this.logChanges(verdicts);
         if ([...verdicts.values()].some((v) => v.state === 'failed'))
             return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
@@ -36931,7 +36971,7 @@ class RolloutWatch {
     startSoak(soakMs) {
         this.soak = { baseline: new Map(this.targets.map((t) => [workloadId(t), health(t, this.cache)])) };
         this.opts.log(`all ready; soaking for ${Math.round(soakMs / 1000)}s to catch restarts and readiness flaps`);
-        this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, Date.now())));
+        this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, this.verdictOptions())));
     }
     checkSoak(soak, verdicts) {
         for (const t of this.targets) {
@@ -39028,6 +39068,9 @@ class Release {
             throw err;
         }
     }
+    get judgement() {
+        return { failuresAllowed: this.inputs.failuresAllowed, stableSeconds: this.inputs.stableSeconds };
+    }
     get cancelled() {
         return this.tools.signal?.aborted ?? false;
     }
@@ -39060,7 +39103,7 @@ class Release {
         const { kube, reporter, signal } = this.tools;
         const started = Date.now();
         const timeoutMs = Math.max(1000, this.deadline - Date.now());
-        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal }));
+        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal, judgement: this.judgement }));
         for (const t of targets) {
             const v = outcome.verdicts.get(workloadId(t));
             const row = this.rows.get(workloadId(t));
@@ -39090,7 +39133,13 @@ class Release {
             return undefined;
         const { kube, reporter, signal } = this.tools;
         const targets = this.phases.flatMap(refsOf);
-        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l), signal }));
+        const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, {
+            timeoutMs: (seconds + 120) * 1000,
+            soakMs: seconds * 1000,
+            log: (l) => reporter.info(l),
+            signal,
+            judgement: this.judgement,
+        }));
         return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
     }
     async fail(failure) {

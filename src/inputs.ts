@@ -3,6 +3,7 @@
 import { InputError } from './errors.js';
 import { formatImageReference, isValidTag, parseImageReference } from './image/reference.js';
 import { isDns1123Label } from './manifests/validate.js';
+import { DEFAULT_FAILURES_ALLOWED, DEFAULT_STABLE_SECONDS } from './rollout/verdict.js';
 
 export type Command = 'deploy' | 'destroy' | 'janitor';
 
@@ -27,7 +28,13 @@ export type Inputs = {
   healthCheckStatus: number;
   healthCheckRetries: number;
   soakSeconds: number;
+  /** Failures a new pod's container may have before they count (0: fail on the first signal). */
+  failuresAllowed: number;
+  /** Seconds a container without a readiness probe must keep running before its pod counts. */
+  stableSeconds: number;
   rollback: boolean;
+  /** On a failed first install, delete what it created (Helm's atomic) instead of keeping it for debugging. */
+  deleteFailedInstall: boolean;
   dryRun: boolean;
   preview?: number;
   previewDomain?: string;
@@ -43,6 +50,7 @@ const FALSE_WORDS = ['false', 'no', '0'];
 const SHA_TAG_LENGTH = 12;
 const MAX_TIMEOUT_SECONDS = 6 * 60 * 60;
 const MAX_SOAK_SECONDS = 60 * 60;
+const MAX_FAILURES_ALLOWED = 10;
 const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 const BUILD_ARG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const KUBECTL_VERSION = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)$/;
@@ -236,7 +244,10 @@ export function parseInputs(get: Get, ctx: { sha?: string; defaultManifests: str
     healthCheckStatus: parseInteger(get, 'health-check-status', 200, 100, 599),
     healthCheckRetries: parseInteger(get, 'health-check-retries', 5, 1, 100),
     soakSeconds: parseDurationInput(get, 'soak', 0, 0, MAX_SOAK_SECONDS),
+    failuresAllowed: parseInteger(get, 'failures-allowed', DEFAULT_FAILURES_ALLOWED, 0, MAX_FAILURES_ALLOWED),
+    stableSeconds: parseDurationInput(get, 'stability-window', DEFAULT_STABLE_SECONDS, 0, MAX_SOAK_SECONDS),
     rollback: parseBoolean(get, 'rollback', true),
+    deleteFailedInstall: parseBoolean(get, 'delete-failed-install', false),
     dryRun: parseBoolean(get, 'dry-run', false),
     preview: parsePreview(get),
     previewDomain: parsePreviewDomain(get),

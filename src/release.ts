@@ -14,7 +14,7 @@ import { diagnose } from './rollout/diagnose.js';
 import { rollBack } from './rollout/rollback.js';
 import { imagesOf, snapshot, type Snapshot } from './rollout/snapshot.js';
 import type { PodFailure } from './rollout/verdict.js';
-import { watchRollout, type Outcome } from './rollout/watch.js';
+import { watchRollout, type Judgement, type Outcome } from './rollout/watch.js';
 import { workloadId, type WorkloadRef } from './rollout/workloads.js';
 import { DeployLock, type Holder } from './state/lock.js';
 import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord } from './state/record.js';
@@ -148,6 +148,11 @@ export class Release {
     }
   }
 
+  /** How strictly new pods are judged, as the inputs ask. */
+  private get judgement(): Judgement {
+    return { failuresAllowed: this.inputs.failuresAllowed, stableSeconds: this.inputs.stableSeconds };
+  }
+
   private get cancelled(): boolean {
     return this.tools.signal?.aborted ?? false;
   }
@@ -182,7 +187,7 @@ export class Release {
     const started = Date.now();
     const timeoutMs = Math.max(1000, this.deadline - Date.now());
     const outcome = await reporter.group(`watch ${phase.name}`, () =>
-      watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal }),
+      watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal, judgement: this.judgement }),
     );
     for (const t of targets) {
       const v = outcome.verdicts.get(workloadId(t));
@@ -213,7 +218,13 @@ export class Release {
     const { kube, reporter, signal } = this.tools;
     const targets = this.phases.flatMap(refsOf);
     const outcome = await reporter.group(`soak ${seconds}s`, () =>
-      watchRollout(kube, this.namespace, targets, { timeoutMs: (seconds + 120) * 1000, soakMs: seconds * 1000, log: (l) => reporter.info(l), signal }),
+      watchRollout(kube, this.namespace, targets, {
+        timeoutMs: (seconds + 120) * 1000,
+        soakMs: seconds * 1000,
+        log: (l) => reporter.info(l),
+        signal,
+        judgement: this.judgement,
+      }),
     );
     return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds, 'while soaking: ');
   }

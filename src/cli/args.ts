@@ -22,14 +22,17 @@ export const FLAGS = [
   ['health-check-status', 'default 200'],
   ['health-check-retries', 'default 5'],
   ['soak', 'seconds to keep watching after Ready'],
+  ['failures-allowed', 'failures a new pod may have before they count (default 1; 0: fail on the first)'],
+  ['stability-window', 'how long a container without a readiness probe must run (default 5s)'],
   ['rollback', 'true|false (default true)'],
+  ['delete-failed-install', 'true|false: a failed first install deletes what it created (default false)'],
   ['dry-run', 'validate, server-side dry run and diff only'],
   ['field-manager', 'default medaudit-deploy'],
   ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
   ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
   ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
 ] as const;
-const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run']);
+const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run', 'delete-failed-install']);
 
 export function usage(): string {
   return [

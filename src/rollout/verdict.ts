@@ -36,9 +36,20 @@ export type VerdictOptions = {
   unschedulableGraceSeconds: number;
   /** Seconds an image pull may fail for reasons other than "not found" (auth, network) before it counts. */
   pullGraceSeconds: number;
+  /** Failures (crashes, failed migrations) a new pod's container may have before they count: a first start may meet a dependency not up yet. */
+  failuresAllowed: number;
+  /** Seconds a container without a readiness probe must keep running before its pod counts: it is Ready the moment it starts. */
+  stableSeconds: number;
 };
 
-export const DEFAULT_VERDICT_OPTIONS: Omit<VerdictOptions, 'now'> = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
+export const DEFAULT_FAILURES_ALLOWED = 1;
+export const DEFAULT_STABLE_SECONDS = 5;
+export const DEFAULT_VERDICT_OPTIONS: Omit<VerdictOptions, 'now'> = {
+  unschedulableGraceSeconds: 30,
+  pullGraceSeconds: 60,
+  failuresAllowed: DEFAULT_FAILURES_ALLOWED,
+  stableSeconds: DEFAULT_STABLE_SECONDS,
+};
 
 const REVISION = 'deployment.kubernetes.io/revision';
 // Docker Hub's "repository does not exist or may require authorization" is left out: it is also how
@@ -47,6 +58,18 @@ const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
 const TRANSIENT_CONFIG = /failed to sync .* cache/i;
 
 const ago = (time: string | undefined, now: number) => (time ? (now - Date.parse(time)) / 1000 : 0);
+
+// A runtime that could not start the container at all (exit 128) is usually the node's problem, not the release's.
+const isNodeHiccup = (t?: ContainerStateTerminated) => t?.reason === 'ContainerCannotRun' && t.exitCode === 128;
+
+/** How many times a container has failed: each restart followed a failure, and one may have just ended. */
+function failureCount(cs: ContainerStatus): number {
+  const endedNow = cs.state?.terminated && cs.state.terminated.exitCode !== 0 ? 1 : 0;
+  return Math.max(cs.restartCount ?? 0, endedNow ? 0 : 1) + endedNow;
+}
+
+/** Still within the failures a container may have before they count. */
+const withinAllowance = (cs: ContainerStatus, opts: VerdictOptions) => failureCount(cs) <= opts.failuresAllowed;
 const terminatedText = (t: ContainerStateTerminated) => `exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}`;
 
 type Found = Omit<PodFailure, 'pod' | 'container' | 'init'>;
@@ -56,19 +79,20 @@ const MIGRATION_HINT = 'the migration failed: read its log below; the schema may
  * Killed for its memory limit. lastState stays until the next termination: an OOM kill the
  * container has since recovered from (running again) is for the soak's restart count, not a failure.
  */
-function oomKilled(cs: ContainerStatus): Found | undefined {
+function oomKilled(cs: ContainerStatus, opts: VerdictOptions): Found | undefined {
   const terminated = cs.state?.terminated;
   const last = cs.lastState?.terminated;
   const oom = terminated?.reason === 'OOMKilled' ? terminated : last?.reason === 'OOMKilled' && !cs.state?.running ? last : undefined;
-  if (!oom) return undefined;
+  if (!oom || withinAllowance(cs, opts)) return undefined;
   const message = `killed for exceeding its memory limit (${terminatedText(oom)})`;
   return { reason: 'OOMKilled', message, hint: 'raise resources.limits.memory or find the leak; the limit is in the pod spec', previousLogs: !terminated };
 }
 
 /** An init container (the migration) that exited non-zero, now or before its current restart. */
-function initFailed(cs: ContainerStatus): Found | undefined {
+function initFailed(cs: ContainerStatus, opts: VerdictOptions): Found | undefined {
   const terminated = cs.state?.terminated;
   const last = cs.lastState?.terminated;
+  if (isNodeHiccup(terminated ?? last) || withinAllowance(cs, opts)) return undefined;
   if (terminated && terminated.exitCode !== 0) {
     return { reason: 'InitContainerFailed', message: `init container exited with ${terminatedText(terminated)}`, hint: MIGRATION_HINT, previousLogs: false };
   }
@@ -99,6 +123,7 @@ function waitingFailure(pod: Pod, cs: ContainerStatus, opts: VerdictOptions): Fo
       return { reason, message, hint: 'the image reference does not parse' };
     case 'CrashLoopBackOff': {
       const last = cs.lastState?.terminated;
+      if (isNodeHiccup(last) || withinAllowance(cs, opts)) return undefined;
       const what = `restarted ${cs.restartCount ?? 0} times; last ${last ? terminatedText(last) : 'exit unknown'}`;
       return { reason, message: what, hint: 'the process exits right after it starts: read the previous log below', previousLogs: true };
     }
@@ -122,7 +147,7 @@ function exitedForGood(pod: Pod, cs: ContainerStatus): Found | undefined {
 
 /** Why one container will not come up, or undefined while it may still. */
 function containerFailure(pod: Pod, cs: ContainerStatus, init: boolean, opts: VerdictOptions): PodFailure | undefined {
-  const found = oomKilled(cs) ?? (init ? initFailed(cs) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
+  const found = oomKilled(cs, opts) ?? (init ? initFailed(cs, opts) : undefined) ?? waitingFailure(pod, cs, opts) ?? exitedForGood(pod, cs);
   return found && { pod: pod.metadata.name, container: cs.name, init, ...found };
 }
 
@@ -152,6 +177,25 @@ export function podFailures(pod: Pod, opts: VerdictOptions): PodFailure[] {
     if (f) out.push(f);
   }
   return out;
+}
+
+/**
+ * A pod whose containers without a readiness probe have not yet run for the stability window: such
+ * a container is Ready the moment it starts, so a release that crashes a second later would pass.
+ */
+function settling(pod: Pod, opts: VerdictOptions): boolean {
+  const unprobed = (pod.spec?.containers ?? []).filter((c) => !c.readinessProbe).map((c) => c.name);
+  return (pod.status?.containerStatuses ?? []).some((cs) => {
+    const started = cs.state?.running?.startedAt;
+    return unprobed.includes(cs.name) && started !== undefined && ago(started, opts.now) < opts.stableSeconds;
+  });
+}
+
+/** Ready, unless some new pod is still inside its stability window. */
+function readyOnceSettled(pods: Pod[], opts: VerdictOptions, message: string): Verdict {
+  const count = pods.filter((p) => !p.metadata.deletionTimestamp && settling(p, opts)).length;
+  if (!count) return { state: 'ready', message, failures: [] };
+  return { state: 'progressing', message: `${count} new pod(s) without a readiness probe running for less than ${opts.stableSeconds}s`, failures: [] };
 }
 
 export const isPodReady = (pod: Pod) => !pod.metadata.deletionTimestamp && conditionOf(pod, 'Ready')?.status === 'True';
@@ -187,7 +231,8 @@ export function deploymentVerdict(d: Deployment, replicaSets: ReplicaSet[], pods
   if ((status.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) {
     return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
   }
-  const failures = newDeploymentPods(d, replicaSets, pods).flatMap((p) => podFailures(p, opts));
+  const mine = newDeploymentPods(d, replicaSets, pods);
+  const failures = mine.flatMap((p) => podFailures(p, opts));
   if (failures.length) return failed(failures);
   if (replicaFailure?.status === 'True') {
     return failed([
@@ -216,7 +261,7 @@ export function deploymentVerdict(d: Deployment, replicaSets: ReplicaSet[], pods
   if (updated < want) return { state: 'progressing', message: `${updated} of ${want} new replicas updated`, failures: [] };
   if (total > updated) return { state: 'progressing', message: `${total - updated} old replicas pending termination`, failures: [] };
   if (available < updated) return { state: 'progressing', message: `${available} of ${updated} updated replicas available`, failures: [] };
-  return { state: 'ready', message: `${available} of ${want} replicas available`, failures: [] };
+  return readyOnceSettled(mine, opts, `${available} of ${want} replicas available`);
 }
 
 export function statefulSetVerdict(s: StatefulSet, pods: Pod[], opts: VerdictOptions): Verdict {
@@ -229,7 +274,8 @@ export function statefulSetVerdict(s: StatefulSet, pods: Pod[], opts: VerdictOpt
   if (!status.observedGeneration || status.observedGeneration < (s.metadata.generation ?? 0)) {
     return { state: 'progressing', message: 'waiting for the controller to see the new spec', failures: [] };
   }
-  const failures = newStatefulSetPods(s, pods).flatMap((p) => podFailures(p, opts));
+  const mine = newStatefulSetPods(s, pods);
+  const failures = mine.flatMap((p) => podFailures(p, opts));
   if (failures.length) return failed(failures);
   const want = s.spec?.replicas ?? 1;
   const ready = status.readyReplicas ?? 0;
@@ -238,12 +284,12 @@ export function statefulSetVerdict(s: StatefulSet, pods: Pod[], opts: VerdictOpt
   if (partition > 0) {
     const updated = status.updatedReplicas ?? 0;
     if (updated < want - partition) return { state: 'progressing', message: `${updated} of ${want - partition} pods updated`, failures: [] };
-    return { state: 'ready', message: `partitioned roll out complete: ${updated} new pods`, failures: [] };
+    return readyOnceSettled(mine, opts, `partitioned roll out complete: ${updated} new pods`);
   }
   if (status.updateRevision !== status.currentRevision) {
     return { state: 'progressing', message: `${status.updatedReplicas ?? 0} of ${want} pods updated`, failures: [] };
   }
-  return { state: 'ready', message: `${ready} of ${want} pods ready`, failures: [] };
+  return readyOnceSettled(mine, opts, `${ready} of ${want} pods ready`);
 }
 
 /** A DaemonSet's new pods carry the generation of the template they were made from. */
@@ -263,7 +309,7 @@ export function daemonSetVerdict(ds: DaemonSet, pods: Pod[], opts: VerdictOption
   if ((status.updatedNumberScheduled ?? 0) < want)
     return { state: 'progressing', message: `${status.updatedNumberScheduled ?? 0} of ${want} pods updated`, failures: [] };
   if ((status.numberAvailable ?? 0) < want) return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
-  return { state: 'ready', message: `${want} pods available`, failures: [] };
+  return readyOnceSettled(mine, opts, `${want} pods available`);
 }
 
 /**
@@ -271,7 +317,7 @@ export function daemonSetVerdict(ds: DaemonSet, pods: Pod[], opts: VerdictOption
  * over; otherwise a readiness probe that never passed.
  */
 export function unreadyAtDeadline(pods: Pod[], now: number): PodFailure[] {
-  const strict: VerdictOptions = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0 };
+  const strict: VerdictOptions = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0 };
   return pods
     .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
     .flatMap((p) => {

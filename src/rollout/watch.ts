@@ -3,7 +3,7 @@
 import type { KubeClient, WatchStream } from '../kube/client.js';
 import type { KubeObject, List, Pod } from '../kube/objects.js';
 import { collectionPath } from '../kube/resources.js';
-import { DEFAULT_VERDICT_OPTIONS, isPodReady, unreadyAtDeadline, type PodFailure, type Verdict } from './verdict.js';
+import { DEFAULT_VERDICT_OPTIONS, isPodReady, unreadyAtDeadline, type PodFailure, type Verdict, type VerdictOptions } from './verdict.js';
 import { workloadId, workloadKind, type Related, type WorkloadRef } from './workloads.js';
 
 export type Outcome = {
@@ -14,7 +14,9 @@ export type Outcome = {
   /** When the earliest pod of a failing workload was created: how long the doomed release ran. */
   firstDoomedPodAt?: number;
 };
-export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void; signal?: AbortSignal };
+/** The judgement the release asks for: its failure allowance and stability window. */
+export type Judgement = Pick<VerdictOptions, 'failuresAllowed' | 'stableSeconds'>;
+export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void; signal?: AbortSignal; judgement?: Judgement };
 
 /** The live objects seen so far, by kind and name: complete for a kind once it is listed. */
 class Cache {
@@ -46,19 +48,19 @@ function podsOf(w: WorkloadRef, cache: Cache): Pod[] {
   return obj ? workloadKind(w.kind).newPods(obj, cache.related()) : [];
 }
 
-function judge(w: WorkloadRef, cache: Cache, now: number): Verdict {
+function judge(w: WorkloadRef, cache: Cache, opts: VerdictOptions): Verdict {
   const obj = cache.get(w);
   if (!obj) return { state: 'progressing', message: 'not created yet', failures: [] };
-  return workloadKind(w.kind).verdict(obj, cache.related(), { ...DEFAULT_VERDICT_OPTIONS, now });
+  return workloadKind(w.kind).verdict(obj, cache.related(), opts);
 }
 
-const judgeAll = (targets: WorkloadRef[], cache: Cache, now: number) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, now)] as const));
+const judgeAll = (targets: WorkloadRef[], cache: Cache, opts: VerdictOptions) => new Map(targets.map((t) => [workloadId(t), judge(t, cache, opts)] as const));
 
 /** At the deadline, a workload still progressing fails with what its unready pods show. */
-function judgeAtDeadline(w: WorkloadRef, cache: Cache, now: number): Verdict {
-  const v = judge(w, cache, now);
+function judgeAtDeadline(w: WorkloadRef, cache: Cache, opts: VerdictOptions): Verdict {
+  const v = judge(w, cache, opts);
   if (v.state !== 'progressing') return v;
-  const unready = unreadyAtDeadline(podsOf(w, cache), now);
+  const unready = unreadyAtDeadline(podsOf(w, cache), opts.now);
   const failures = unready.length
     ? unready
     : [
@@ -164,7 +166,9 @@ class RolloutWatch {
     return new Promise<Outcome>((resolve) => {
       this.resolve = resolve;
       this.later(this.opts.timeoutMs, () => this.atDeadline());
-      this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, Date.now()), 'cancelled'), { once: true });
+      this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, this.verdictOptions()), 'cancelled'), {
+        once: true,
+      });
       if (this.opts.signal?.aborted) return this.finish(false, new Map(), 'cancelled');
       // Grace periods (unschedulable, pull errors) elapse without any event: look again each second.
       this.ticker = setInterval(() => this.evaluate(), 1000);
@@ -189,9 +193,13 @@ class RolloutWatch {
     this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
   }
 
+  private verdictOptions(): VerdictOptions {
+    return { ...DEFAULT_VERDICT_OPTIONS, ...this.opts.judgement, now: Date.now() };
+  }
+
   private atDeadline(): void {
-    const now = Date.now();
-    this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, now)] as const)), 'timeout');
+    const opts = this.verdictOptions();
+    this.finish(false, new Map(this.targets.map((t) => [workloadId(t), judgeAtDeadline(t, this.cache, opts)] as const)), 'timeout');
   }
 
   private logChanges(verdicts: Map<string, Verdict>): void {
@@ -205,7 +213,7 @@ class RolloutWatch {
 
   private evaluate(): void {
     if (this.finished || this.loaded.size < this.kinds.length) return;
-    const verdicts = judgeAll(this.targets, this.cache, Date.now());
+    const verdicts = judgeAll(this.targets, this.cache, this.verdictOptions());
     this.logChanges(verdicts);
     if ([...verdicts.values()].some((v) => v.state === 'failed')) return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
     if (this.soak) return this.checkSoak(this.soak, verdicts);
@@ -217,7 +225,7 @@ class RolloutWatch {
   private startSoak(soakMs: number): void {
     this.soak = { baseline: new Map(this.targets.map((t) => [workloadId(t), health(t, this.cache)] as const)) };
     this.opts.log(`all ready; soaking for ${Math.round(soakMs / 1000)}s to catch restarts and readiness flaps`);
-    this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, Date.now())));
+    this.later(soakMs, () => this.finish(true, judgeAll(this.targets, this.cache, this.verdictOptions())));
   }
 
   private checkSoak(soak: Soak, verdicts: Map<string, Verdict>): void {

@@ -123,6 +123,8 @@ function setup(s: Setup = {}) {
     tag: 'v1',
     build: 'false',
     manifests: manifests({ worker: s.worker, noNamespace: s.noNamespace, secret: s.secret }),
+    // The captured crash loop is a first crash: these tests judge it as failures-allowed 0 does.
+    'failures-allowed': '0',
     ...s.inputs,
   };
   const inputs = parseInputs((name) => values[name] ?? '', { defaultManifests: 'k8s' });

@@ -178,6 +178,8 @@ describe('explain and summaryMarkdown', () => {
     now: Date.parse(crash.capturedAt),
     unschedulableGraceSeconds: 30,
     pullGraceSeconds: 60,
+    failuresAllowed: 0,
+    stableSeconds: 0,
   });
   const failure = verdict.failures[0];
   const diagnosis: Diagnosis = {

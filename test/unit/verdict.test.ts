@@ -30,7 +30,7 @@ const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(fixtureDi
 const deploymentFixture = (name: string) => load<DeploymentFixture>(`${name}.json`);
 const statefulSetFixture = (name: string) => load<StatefulSetFixture>(`${name}.json`);
 
-const GRACE = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60 };
+const GRACE = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60, failuresAllowed: 0, stableSeconds: 0 };
 const at = (iso: string, plusSeconds = 0): VerdictOptions => ({ now: Date.parse(iso) + plusSeconds * 1000, ...GRACE });
 const optionsOf = (f: { capturedAt: string }) => at(f.capturedAt);
 const verdictOf = (f: DeploymentFixture, opts: VerdictOptions = optionsOf(f)) => deploymentVerdict(f.deployment, f.replicaSets, f.pods, opts);
@@ -378,8 +378,8 @@ describe('failing releases, judged on the pods of the new ReplicaSet only', () =
     expect(unreadyAtDeadline(f.pods, Date.parse(f.capturedAt)).map((x) => x.pod)).toEqual([fresh[0].metadata.name]);
   });
 
-  test('the default grace periods are the ones these tests use', () => {
-    expect(DEFAULT_VERDICT_OPTIONS).toEqual(GRACE);
+  test('the default grace periods are the ones these tests use; by default a pod may fail once and must run 5 s without a probe', () => {
+    expect(DEFAULT_VERDICT_OPTIONS).toEqual({ ...GRACE, failuresAllowed: 1, stableSeconds: 5 });
   });
 });
 
@@ -454,5 +454,80 @@ describe('signals that are over by the time they are read', () => {
     // Inside the grace period the verdict waits; at the deadline the pod says why.
     expect(verdictOf(f).failures).toEqual([]);
     expect(unreadyAtDeadline(newPods, Date.parse(f.capturedAt)).map((x) => x.reason)).toEqual(newPods.map(() => 'Unschedulable'));
+  });
+});
+
+describe('the failure allowance: a first start may fail once', () => {
+  const allowing = (f: { capturedAt: string }, failuresAllowed: number) => ({ ...optionsOf(f), failuresAllowed });
+
+  test.each([
+    ['crashloop', 'CrashLoopBackOff', false],
+    ['oomkilled', 'OOMKilled', false],
+    ['migration-failed', 'InitContainerFailed', true],
+  ])('%s: one failure is allowed by default, a second counts, and allowance 0 fails on the first', (name, reason, init) => {
+    const f = deploymentFixture(name);
+    const pod = structuredClone(waitingPod(f, 'CrashLoopBackOff', init));
+    const cs = statuses(pod, init)[0];
+    expect(cs.restartCount).toBe(1);
+    expect(podFailures(pod, allowing(f, 1))).toEqual([]);
+    expect(podFailures(pod, allowing(f, 0)).map((x) => x.reason)).toEqual([reason]);
+    cs.restartCount = 2;
+    expect(podFailures(pod, allowing(f, 1)).map((x) => x.reason)).toEqual([reason]);
+    expect(podFailures(pod, allowing(f, 2))).toEqual([]);
+  });
+
+  test('a Deployment whose only failing pod is within its allowance is still progressing', () => {
+    const f = deploymentFixture('crashloop');
+    expect(verdictOf(f, allowing(f, 1)).state).toBe('progressing');
+    expect(verdictOf(f, allowing(f, 0)).state).toBe('failed');
+  });
+
+  test('an init container that just exited non-zero, before any restart, is its first failure', () => {
+    const f = deploymentFixture('migration-failed');
+    const pod = structuredClone(waitingPod(f, 'CrashLoopBackOff', true));
+    const init = statuses(pod, true)[0];
+    init.restartCount = 0;
+    init.state = { terminated: { exitCode: 1, reason: 'Error', startedAt: f.capturedAt, finishedAt: f.capturedAt } };
+    expect(podFailures(pod, allowing(f, 1))).toEqual([]);
+    init.restartCount = 1;
+    expect(podFailures(pod, allowing(f, 1)).map((x) => x.reason)).toEqual(['InitContainerFailed']);
+  });
+
+  test('a deterministic signal (a config error) fails at once whatever the allowance', () => {
+    const f = deploymentFixture('config-error');
+    expect(verdictOf(f, allowing(f, 5)).failures.map((x) => x.reason)).toContain('CreateContainerConfigError');
+  });
+
+  test('a runtime that could not start the container (exit 128) is the node, not the release: never counted', () => {
+    const f = deploymentFixture('crashloop');
+    const pod = structuredClone(waitingPod(f, 'CrashLoopBackOff'));
+    const cs = statuses(pod)[0];
+    cs.restartCount = 4;
+    cs.lastState = { terminated: { exitCode: 128, reason: 'ContainerCannotRun', message: 'OCI runtime create failed' } };
+    expect(podFailures(pod, allowing(f, 0))).toEqual([]);
+    // At the deadline it is still said.
+    expect(unreadyAtDeadline([pod], Date.parse(f.capturedAt)).map((x) => x.reason)).toEqual(['NotReady']);
+  });
+});
+
+describe('the stability window: a container without a readiness probe must keep running', () => {
+  const withoutProbes = (f: DeploymentFixture) => {
+    for (const p of f.pods) for (const c of p.spec.containers) delete c.readinessProbe;
+    return f;
+  };
+  const startedAt = (f: DeploymentFixture) => Math.max(...f.pods.flatMap((p) => statuses(p).map((cs) => Date.parse(cs.state?.running?.startedAt ?? '0'))));
+
+  test('Ready only once every new pod has run for the window', () => {
+    const f = withoutProbes(deploymentFixture('healthy-complete'));
+    const last = startedAt(f);
+    const at = (seconds: number) => ({ ...optionsOf(f), now: last + seconds * 1000, stableSeconds: 10 });
+    expect(verdictOf(f, at(3))).toMatchObject({ state: 'progressing', message: expect.stringContaining('without a readiness probe') });
+    expect(verdictOf(f, at(10)).state).toBe('ready');
+  });
+
+  test('containers with a readiness probe are taken at their word', () => {
+    const f = deploymentFixture('healthy-complete');
+    const last = startedAt(f);
+    expect(verdictOf(f, { ...optionsOf(f), now: last + 1000, stableSeconds: 10 }).state).toBe('ready');
   });
 });

@@ -13,7 +13,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function setup() {
   const kube = new ScriptedKube(FIXTURE_NAMESPACE);
   const lines: string[] = [];
-  const opts = (more: Partial<WatchOptions> = {}): WatchOptions => ({ timeoutMs: 5000, log: (l) => lines.push(l), ...more });
+  // The captured crashes are first crashes: judged here with no allowance, as with failures-allowed 0.
+  const opts = (more: Partial<WatchOptions> = {}): WatchOptions => ({
+    timeoutMs: 5000,
+    log: (l) => lines.push(l),
+    judgement: { failuresAllowed: 0, stableSeconds: 5 },
+    ...more,
+  });
   return { kube, lines, opts };
 }
 
