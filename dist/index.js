@@ -36490,6 +36490,11 @@ function explain(d) {
 function describeStep(s) {
     if (s.action === 'undo')
         return `${s.kind}/${s.name}: revision ${s.fromRevision ?? '?'} → ${s.toRevision}`;
+    const failed = 'error' in s && s.error ? ` — FAILED: ${s.error}` : '';
+    if (s.action === 'restore')
+        return `${s.kind}/${s.name}: restored to its state before the release${failed}`;
+    if (s.action === 'delete')
+        return `${s.kind}/${s.name}: deleted (the failed release created it)${failed}`;
     return `${s.kind}/${s.name}: ${s.action === 'keep' ? 'unchanged' : 'left in place'} (${s.reason})`;
 }
 function summaryMarkdown(r) {
@@ -36514,7 +36519,7 @@ function summaryMarkdown(r) {
     }
     if (r.rollback.length) {
         lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
-        lines.push('The database schema stays migrated: a rollback never runs down-migrations. Only pod templates have revisions: ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied.', '');
+        lines.push('The database schema stays migrated: a rollback never runs down-migrations. A PersistentVolumeClaim the failed release created is kept, as it may hold data.', '');
     }
     return lines.join('\n');
 }
@@ -36738,6 +36743,13 @@ async function snapshot(kube, namespace, workloads) {
         return { kind: w.kind, name: w.name, existed: true, revision, template: workloadKind(w.kind).template(o, history), generation: o.metadata.generation };
     });
 }
+async function liveGenerations(kube, namespace, workloads) {
+    const kinds = [...new Set(workloads.map((w) => w.kind))];
+    const lists = await Promise.all(kinds.map(async (kind) => ({ kind, items: await list(kube, kind, namespace) })));
+    const live = new Map(lists.flatMap(({ kind, items }) => items.map((o) => [workloadId({ kind, name: o.metadata.name }), o.metadata.generation])));
+    return new Map(workloads.map((w) => [workloadId(w), live.get(workloadId(w))]));
+}
+const specMoved = (before, generation) => !before?.existed || generation === undefined || generation !== before.generation;
 
 ;// CONCATENATED MODULE: ./src/rollout/ownership.ts
 function unionFields(a, b) {
@@ -36780,6 +36792,177 @@ async function reclaimAfterUndo(kube, namespace, kind, name, fieldManager, befor
     }
     return false;
 }
+
+;// CONCATENATED MODULE: ./src/kube/apply.ts
+
+
+const asList = (objects) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
+const serverSide = (verb, namespace, fieldManager) => [
+    verb,
+    '--server-side',
+    `--field-manager=${fieldManager}`,
+    '--force-conflicts',
+    '-n',
+    namespace,
+    '-f',
+    '-',
+];
+async function applyServerSide(kube, namespace, objects, fieldManager, dryRun = false) {
+    const args = serverSide('apply', namespace, fieldManager);
+    const r = await kube.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
+    return r.stdout.trim();
+}
+function serverRejections(stderr, missingNamespace) {
+    const blocks = withoutKlog(stderr)
+        .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
+        .map((b) => b.trim())
+        .filter((b) => b && !b.startsWith('Warning:'));
+    const missing = missingNamespace && new RegExp(`^Error from server \\(NotFound\\): namespaces "${missingNamespace}" not found$`);
+    return blocks.filter((b) => !(missing && missing.test(b)));
+}
+async function dryRunServerSide(kube, namespace, objects, fieldManager, namespaceExists) {
+    const args = [...serverSide('apply', namespace, fieldManager), '--dry-run=server'];
+    const r = await kube.run(args, { input: asList(objects), allowFailure: true });
+    const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace);
+    if (r.code !== 0 && (refused.length || namespaceExists))
+        throw new KubectlError(args, { ...r, stderr: refused.join('\n') || r.stderr });
+    return r.stdout.trim();
+}
+async function diffServerSide(kube, namespace, objects, fieldManager) {
+    const r = await kube.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
+    if (r.code > 1)
+        throw new Error(`kubectl diff failed: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+}
+async function namespaceExists(kube, namespace) {
+    const args = ['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'];
+    const r = await kube.run(args, { allowFailure: true });
+    if (r.code === 0)
+        return r.stdout.trim() !== '';
+    if (/forbidden/i.test(r.stderr))
+        return true;
+    throw new KubectlError(args, r);
+}
+
+;// CONCATENATED MODULE: ./src/rollout/restore.ts
+
+
+
+const KEEPS_DATA = ['PersistentVolumeClaim'];
+const refOf = (o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name });
+const idOf = (r) => `${r.kind}/${r.name}`;
+const sameJson = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+function matchesKey(item, key) {
+    return isRecord(item) && Object.entries(key).every(([k, v]) => sameJson(item[k], v));
+}
+function entryFor(set, item, index) {
+    for (const [k, sub] of Object.entries(set)) {
+        if (k.startsWith('k:') && matchesKey(item, JSON.parse(k.slice(2))))
+            return sub;
+        if (k.startsWith('v:') && sameJson(JSON.parse(k.slice(2)), item))
+            return sub;
+        if (k === `i:${index}`)
+            return sub;
+    }
+    return undefined;
+}
+const isLeaf = (set) => Object.keys(set).every((k) => k === '.');
+function pickFields(value, set) {
+    if (isLeaf(set))
+        return value;
+    if (Array.isArray(value)) {
+        return value.flatMap((item, i) => {
+            const sub = entryFor(set, item, i);
+            return sub ? [pickFields(item, sub)] : [];
+        });
+    }
+    if (!isRecord(value))
+        return value;
+    const out = {};
+    for (const [k, sub] of Object.entries(set)) {
+        if (k.startsWith('f:') && k.slice(2) in value)
+            out[k.slice(2)] = pickFields(value[k.slice(2)], sub);
+    }
+    return out;
+}
+function appliedConfiguration(live, fieldManager) {
+    const entries = live.metadata.managedFields ?? [];
+    const mine = entries.find((e) => e.manager === fieldManager && e.operation === 'Apply' && !e.subresource);
+    const { apiVersion, kind } = live;
+    const identity = { name: live.metadata.name, ...(live.metadata.namespace ? { namespace: live.metadata.namespace } : {}) };
+    if (mine?.fieldsV1) {
+        const picked = pickFields(live, mine.fieldsV1);
+        return { ...picked, apiVersion, kind, metadata: { ...(isRecord(picked.metadata) ? picked.metadata : {}), ...identity } };
+    }
+    const { status: _status, metadata, ...rest } = live;
+    const { labels, annotations } = metadata;
+    return { ...rest, apiVersion, kind, metadata: { ...identity, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) } };
+}
+async function liveObjects(kube, namespace, refs) {
+    if (!refs.length)
+        return new Map();
+    const items = refs.map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace } }));
+    const out = await kube.run(['get', '-f', '-', '-n', namespace, '-o', 'json', '--ignore-not-found', '--show-managed-fields'], {
+        input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+    });
+    if (!out.stdout.trim())
+        return new Map();
+    const parsed = JSON.parse(out.stdout);
+    const found = parsed.kind === 'List' ? parsed.items : [parsed];
+    return new Map(found.map((o) => [idOf({ kind: o.kind, name: o.metadata.name }), o]));
+}
+async function captureObjects(kube, namespace, objects, fieldManager) {
+    const refs = objects.map(refOf);
+    const live = await liveObjects(kube, namespace, refs);
+    return refs.map((ref) => {
+        const o = live.get(idOf(ref));
+        return o
+            ? { ...ref, existed: true, applied: appliedConfiguration(o, fieldManager), resourceVersion: o.metadata.resourceVersion }
+            : { ...ref, existed: false };
+    });
+}
+function planRestore(before, now, opts) {
+    return before.map((s) => {
+        const ref = { apiVersion: s.apiVersion, kind: s.kind, name: s.name };
+        const live = now?.get(idOf(s));
+        if (!s.existed) {
+            if (now && !live)
+                return { ...ref, action: 'keep', reason: 'never created' };
+            if (KEEPS_DATA.includes(s.kind))
+                return { ...ref, action: 'leave', reason: 'created by the failed release; kept, as it may hold data' };
+            if (opts.firstInstall && !opts.deleteCreated)
+                return { ...ref, action: 'leave', reason: 'first install: left in place for debugging' };
+            return { ...ref, action: 'delete' };
+        }
+        if (live && live.metadata.resourceVersion === s.resourceVersion)
+            return { ...ref, action: 'keep', reason: 'unchanged' };
+        return { ...ref, action: 'restore' };
+    });
+}
+async function restoreObjects(kube, namespace, steps, before, fieldManager) {
+    const states = new Map(before.map((s) => [idOf(s), s]));
+    const restores = steps.filter((s) => s.action === 'restore');
+    const content = (s) => states.get(idOf(s)).applied;
+    if (restores.length) {
+        try {
+            await applyServerSide(kube, namespace, restores.map(content), fieldManager);
+        }
+        catch {
+            for (const s of restores) {
+                await applyServerSide(kube, namespace, [content(s)], fieldManager).catch((err) => (s.error = firstLine(err)));
+            }
+        }
+    }
+    for (const s of steps) {
+        if (s.action !== 'delete')
+            continue;
+        const r = await kube.run(['delete', `${typeOf(s)}/${s.name}`, '-n', namespace, '--ignore-not-found', '--wait=false'], { allowFailure: true });
+        if (r.code !== 0)
+            s.error = r.stderr.trim().split('\n')[0];
+    }
+}
+const typeOf = (r) => (r.apiVersion.includes('/') ? `${r.kind}.${r.apiVersion.split('/')[0]}` : r.kind);
+const firstLine = (err) => (err instanceof KubectlError ? err.said : err.message).split('\n')[0];
 
 ;// CONCATENATED MODULE: ./src/rollout/watch.ts
 
@@ -36913,7 +37096,9 @@ class RolloutWatch {
         return new Promise((resolve) => {
             this.resolve = resolve;
             this.later(this.opts.timeoutMs, () => this.atDeadline());
-            this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, this.verdictOptions()), 'cancelled'), { once: true });
+            this.opts.signal?.addEventListener('abort', () => this.finish(false, judgeAll(this.targets, this.cache, this.verdictOptions()), 'cancelled'), {
+                once: true,
+            });
             if (this.opts.signal?.aborted)
                 return this.finish(false, new Map(), 'cancelled');
             this.ticker = setInterval(() => this.evaluate(), 1000);
@@ -37025,12 +37210,18 @@ const watchRollout = (kube, namespace, targets, opts) => new RolloutWatch(kube, 
 
 
 
-function planRollback(before, after) {
+
+const isFirstInstall = (before) => before.every((s) => !s.existed);
+function planRollback(before, after, policy = { deleteCreated: false }) {
     const now = new Map((after ?? []).map((s) => [workloadId(s), s]));
+    const firstInstall = isFirstInstall(before);
     return before.map((s) => {
         const id = { kind: s.kind, name: s.name };
-        if (!s.existed)
+        if (!s.existed && firstInstall && !policy.deleteCreated) {
             return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
+        }
+        if (!s.existed)
+            return { action: 'delete', ...id, apiVersion: 'apps/v1' };
         const live = now.get(workloadId(s));
         const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
         if (!moved)
@@ -37120,15 +37311,40 @@ async function currentRevisions(kube, namespace, before, reporter) {
         return undefined;
     }
 }
+async function currentObjects(kube, namespace, objects, reporter) {
+    try {
+        return await liveObjects(kube, namespace, objects);
+    }
+    catch (err) {
+        reporter.warning(`cannot read the release's objects (${err.message.split('\n')[0]}): restoring every one that existed`);
+        return undefined;
+    }
+}
+const failedStep = (s) => 'error' in s && !!s.error;
 async function rollBack(kube, namespace, before, opts) {
-    const steps = planRollback(before, await currentRevisions(kube, namespace, before, opts.reporter));
-    for (const step of steps) {
-        opts.reporter.info(`rollback ${describeStep(step)}`);
+    const policy = opts.policy ?? { deleteCreated: false };
+    const objects = opts.objects ?? [];
+    const [afterWorkloads, afterObjects] = await Promise.all([
+        currentRevisions(kube, namespace, before, opts.reporter),
+        currentObjects(kube, namespace, objects, opts.reporter),
+    ]);
+    const restoreSteps = planRestore(objects, afterObjects, { firstInstall: isFirstInstall(before), deleteCreated: policy.deleteCreated });
+    const workloadSteps = planRollback(before, afterWorkloads, policy);
+    const steps = [...restoreSteps.filter((s) => s.action !== 'keep'), ...workloadSteps];
+    for (const step of steps)
+        if (step.action !== 'keep')
+            opts.reporter.info(`rollback ${describeStep(step)}`);
+    await restoreObjects(kube, namespace, restoreSteps.filter((s) => s.action === 'restore'), objects, opts.fieldManager);
+    for (const step of workloadSteps)
         if (step.action === 'undo')
             await runUndo(kube, namespace, step, opts);
+    const deletions = steps.filter((s) => s.action === 'delete');
+    await restoreObjects(kube, namespace, deletions, objects, opts.fieldManager);
+    for (const step of steps.filter((s) => failedStep(s) && s.action !== 'undo')) {
+        opts.reporter.error(`rollback of ${step.kind}/${step.name} failed: ${step.error}`, 'rollback');
     }
-    const undone = steps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
-    const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
+    const undone = workloadSteps.filter((s) => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
+    const allRestored = !steps.some(failedStep);
     if (!undone.length || !opts.wait)
         return { steps, healthy: allRestored };
     const outcome = await watchRollout(kube, namespace, undone, { timeoutMs: opts.timeoutMs, log: (l) => opts.reporter.info(`  ${l}`) });
@@ -38316,57 +38532,6 @@ async function missingPermissions(kube, namespace, wanted) {
     return answers.filter((a) => !!a);
 }
 
-;// CONCATENATED MODULE: ./src/kube/apply.ts
-
-
-const asList = (objects) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects });
-const serverSide = (verb, namespace, fieldManager) => [
-    verb,
-    '--server-side',
-    `--field-manager=${fieldManager}`,
-    '--force-conflicts',
-    '-n',
-    namespace,
-    '-f',
-    '-',
-];
-async function applyServerSide(kube, namespace, objects, fieldManager, dryRun = false) {
-    const args = serverSide('apply', namespace, fieldManager);
-    const r = await kube.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
-    return r.stdout.trim();
-}
-function serverRejections(stderr, missingNamespace) {
-    const blocks = withoutKlog(stderr)
-        .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
-        .map((b) => b.trim())
-        .filter((b) => b && !b.startsWith('Warning:'));
-    const missing = missingNamespace && new RegExp(`^Error from server \\(NotFound\\): namespaces "${missingNamespace}" not found$`);
-    return blocks.filter((b) => !(missing && missing.test(b)));
-}
-async function dryRunServerSide(kube, namespace, objects, fieldManager, namespaceExists) {
-    const args = [...serverSide('apply', namespace, fieldManager), '--dry-run=server'];
-    const r = await kube.run(args, { input: asList(objects), allowFailure: true });
-    const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace);
-    if (r.code !== 0 && (refused.length || namespaceExists))
-        throw new KubectlError(args, { ...r, stderr: refused.join('\n') || r.stderr });
-    return r.stdout.trim();
-}
-async function diffServerSide(kube, namespace, objects, fieldManager) {
-    const r = await kube.run(serverSide('diff', namespace, fieldManager), { input: asList(objects), allowFailure: true });
-    if (r.code > 1)
-        throw new Error(`kubectl diff failed: ${r.stderr.trim()}`);
-    return r.stdout.trim();
-}
-async function namespaceExists(kube, namespace) {
-    const args = ['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'];
-    const r = await kube.run(args, { allowFailure: true });
-    if (r.code === 0)
-        return r.stdout.trim() !== '';
-    if (/forbidden/i.test(r.stderr))
-        return true;
-    throw new KubectlError(args, r);
-}
-
 ;// CONCATENATED MODULE: ./src/manifests/objects.ts
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
 function ingressUrl(objects) {
@@ -38584,6 +38749,8 @@ function requiredPermissions(objects, namespaceExists) {
         }
         add('patch', resourceOf(o), isNamespaced(o.kind));
         add('create', resourceOf(o), isNamespaced(o.kind));
+        add('get', resourceOf(o), isNamespaced(o.kind));
+        add('delete', resourceOf(o), isNamespaced(o.kind));
     }
     add('get', `leases.coordination.k8s.io/${LOCK_NAME}`);
     add('update', `leases.coordination.k8s.io/${LOCK_NAME}`);
@@ -38591,6 +38758,7 @@ function requiredPermissions(objects, namespaceExists) {
     add('get', `configmaps/${RECORD_NAME}`);
     add('patch', `configmaps/${RECORD_NAME}`);
     add('create', 'configmaps');
+    add('list', resourceOf({ kind: 'HorizontalPodAutoscaler' }));
     for (const r of ['pods', 'events'])
         add('list', r);
     add('watch', 'pods');
@@ -38687,6 +38855,7 @@ function stripSource(o) {
 
 
 
+
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
 const TEMPLATED_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'];
 const HPA_SCALABLE_KINDS = ['Deployment', 'StatefulSet', 'ReplicaSet'];
@@ -38760,12 +38929,72 @@ function isAutoscalerOf(hpa, o) {
         ref.name === o.metadata.name &&
         sameNamespace(hpa.metadata.namespace, o.metadata.namespace));
 }
-function omitHpaScaledReplicas(objects) {
+const NOTHING_LIVE = { workloads: [], autoscalers: [] };
+function leaveReplicasToScalers(objects, live = NOTHING_LIVE) {
+    const scalers = [...objects, ...live.autoscalers];
     return objects.map((original) => {
         const o = copy(original);
-        const scaled = HPA_SCALABLE_KINDS.includes(o.kind) && objects.some((hpa) => isAutoscalerOf(hpa, o));
-        if (scaled && isRecord(o.spec))
+        if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !scalers.some((hpa) => isAutoscalerOf(hpa, o)))
+            return o;
+        const running = live.workloads.find((w) => w.kind === o.kind && w.metadata.name === o.metadata.name);
+        if (typeof running?.spec?.replicas === 'number')
+            o.spec.replicas = running.spec.replicas;
+        else
             delete o.spec.replicas;
+        return o;
+    });
+}
+const CONFIG_CHECKSUM = 'medaudit.io/config-checksum';
+function configReferences(spec) {
+    const refs = [];
+    const add = (kind, name) => typeof name === 'string' && refs.push({ kind, name });
+    const containers = [...CONTAINER_LISTS].flatMap((list) => (Array.isArray(spec[list]) ? spec[list] : [])).filter(isRecord);
+    for (const c of containers) {
+        for (const e of Array.isArray(c.env) ? c.env.filter(isRecord) : []) {
+            const from = isRecord(e.valueFrom) ? e.valueFrom : {};
+            if (isRecord(from.configMapKeyRef))
+                add('ConfigMap', from.configMapKeyRef.name);
+            if (isRecord(from.secretKeyRef))
+                add('Secret', from.secretKeyRef.name);
+        }
+        for (const e of Array.isArray(c.envFrom) ? c.envFrom.filter(isRecord) : []) {
+            if (isRecord(e.configMapRef))
+                add('ConfigMap', e.configMapRef.name);
+            if (isRecord(e.secretRef))
+                add('Secret', e.secretRef.name);
+        }
+    }
+    for (const v of Array.isArray(spec.volumes) ? spec.volumes.filter(isRecord) : []) {
+        if (isRecord(v.configMap))
+            add('ConfigMap', v.configMap.name);
+        if (isRecord(v.secret))
+            add('Secret', v.secret.secretName);
+        const sources = isRecord(v.projected) && Array.isArray(v.projected.sources) ? v.projected.sources.filter(isRecord) : [];
+        for (const src of sources) {
+            if (isRecord(src.configMap))
+                add('ConfigMap', src.configMap.name);
+            if (isRecord(src.secret))
+                add('Secret', src.secret.name);
+        }
+    }
+    return refs;
+}
+const contentOf = (o) => JSON.stringify([o.data ?? {}, o.stringData ?? {}, o.binaryData ?? {}], (_k, v) => isRecord(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v);
+function annotateConfigChecksums(objects) {
+    const config = new Map(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+    return objects.map((original) => {
+        const o = copy(original);
+        const template = TEMPLATED_KINDS.includes(o.kind) ? o.spec?.template : undefined;
+        if (!isRecord(template) || !isRecord(template.spec))
+            return o;
+        const read = [...new Set(configReferences(template.spec).map((r) => `${r.kind}/${r.name}`))].sort().filter((id) => config.has(id));
+        if (!read.length)
+            return o;
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        for (const id of read)
+            hash.update(`${id}\n${contentOf(config.get(id))}\n`);
+        const metadata = isRecord(template.metadata) ? template.metadata : (template.metadata = {});
+        metadata.annotations = { ...(isRecord(metadata.annotations) ? metadata.annotations : {}), [CONFIG_CHECKSUM]: hash.digest('hex').slice(0, 16) };
         return o;
     });
 }
@@ -38978,6 +39207,8 @@ async function diagnose(kube, namespace, failures, limit = 3) {
 
 
 
+
+const isRestoredObject = (o) => o.kind !== 'Namespace' && !isWorkload(o.kind);
 const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 function failuresOf(outcome) {
     return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
@@ -39010,17 +39241,20 @@ class Release {
     namespace;
     phases;
     before;
+    objectsBefore;
     rows;
     base;
     lock;
     record;
     deadline;
-    constructor(inputs, tools, namespace, phases, before, rows, base, lock, record) {
+    watched = [];
+    constructor(inputs, tools, namespace, phases, before, objectsBefore, rows, base, lock, record) {
         this.inputs = inputs;
         this.tools = tools;
         this.namespace = namespace;
         this.phases = phases;
         this.before = before;
+        this.objectsBefore = objectsBefore;
         this.rows = rows;
         this.base = base;
         this.lock = lock;
@@ -39044,6 +39278,7 @@ class Release {
         try {
             const workloads = phases.flatMap(workloadsOf);
             const live = await snapshot(kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
+            const objectsBefore = await captureObjects(kube, namespace, objects.filter(isRestoredObject), inputs.fieldManager);
             const previous = await readRecord(kube, namespace);
             const { before, unfinished } = beforeOf(previous, live);
             if (unfinished) {
@@ -39061,7 +39296,7 @@ class Release {
             };
             await writeRecord(kube, namespace, record, inputs.fieldManager);
             hooks.started?.({ namespace, before, holder });
-            return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
+            return new Release(inputs, tools, namespace, phases, before, objectsBefore, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
         }
         catch (err) {
             await lock.release().catch(() => undefined);
@@ -39096,8 +39331,22 @@ class Release {
             return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
         }
     }
-    async watch(phase) {
+    async changedWorkloads(phase) {
         const targets = refsOf(phase);
+        if (!targets.length)
+            return [];
+        const before = new Map(this.before.map((s) => [workloadId(s), s]));
+        const generations = await liveGenerations(this.tools.kube, this.namespace, targets).catch(() => undefined);
+        const changed = targets.filter((t) => !generations || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
+        for (const t of targets.filter((t) => !changed.includes(t))) {
+            this.rows.get(workloadId(t)).verdict = 'unchanged';
+            this.tools.reporter.info(`${workloadId(t)} unchanged: its spec did not move, so there is nothing to roll out`);
+        }
+        this.watched.push(...changed);
+        return changed;
+    }
+    async watch(phase) {
+        const targets = await this.changedWorkloads(phase);
         if (!phase.wait || !targets.length)
             return undefined;
         const { kube, reporter, signal } = this.tools;
@@ -39132,7 +39381,9 @@ class Release {
         if (seconds <= 0)
             return undefined;
         const { kube, reporter, signal } = this.tools;
-        const targets = this.phases.flatMap(refsOf);
+        const targets = this.watched;
+        if (!targets.length)
+            return undefined;
         const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, {
             timeoutMs: (seconds + 120) * 1000,
             soakMs: seconds * 1000,
@@ -39161,19 +39412,20 @@ class Release {
             fieldManager: this.inputs.fieldManager,
             reporter,
             wait: !cancelled,
+            objects: this.objectsBefore,
+            policy: { deleteCreated: this.inputs.deleteFailedInstall },
         }));
-        if (steps.every((s) => s.action === 'leave'))
-            reporter.warning('first install: nothing ran before, so the resources stay for debugging');
+        if (steps.some((s) => s.action === 'leave' && s.reason.startsWith('first install'))) {
+            reporter.warning('first install: nothing ran before, so the resources stay for debugging (delete-failed-install: true deletes them)');
+        }
         reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-        const undone = steps.some((s) => s.action === 'undo' && !s.error);
-        const status = cancelled ? 'cancelled' : undone && healthy ? 'rolled-back' : 'failed';
-        return this.finish({
-            ...failed,
-            status,
-            rolledBack: undone,
-            failureReason: undone && !healthy && !cancelled ? `${reason}; the restored release is not healthy` : reason,
-            rollback: steps,
-        }, undone && healthy);
+        const done = steps.filter((s) => s.action === 'undo' || s.action === 'restore' || s.action === 'delete');
+        const allDone = !done.some((s) => s.error);
+        const restored = done.length > 0 && allDone && healthy;
+        const status = cancelled ? 'cancelled' : restored ? 'rolled-back' : 'failed';
+        const why = done.length && !restored && !cancelled ? `; ${allDone ? 'the restored release is not healthy' : 'the rollback did not complete'}` : '';
+        const rolledBack = done.some((s) => !s.error);
+        return this.finish({ ...failed, status, rolledBack, failureReason: `${reason}${why}`, rollback: steps }, restored);
     }
     async finish(result, restored = false) {
         const { kube, reporter } = this.tools;
@@ -39196,6 +39448,7 @@ class Release {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
+
 
 
 
@@ -39258,6 +39511,24 @@ async function checkReachable(kube, reporter) {
         throw new InputError('kubeconfig', `the cluster does not answer: ${err.message.split('\n')[0]}`);
     }
 }
+async function readLive(kube, target, exists) {
+    if (!exists)
+        return { workloads: [], autoscalers: [] };
+    const kinds = [...new Set(target.objects.map((o) => o.kind).filter((k) => k === 'Deployment' || k === 'StatefulSet'))];
+    const list = async (kind) => (await kube.raw(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind }));
+    const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler'), ...kinds.map(list)]);
+    return { workloads: workloads.flat(), autoscalers };
+}
+function checkNotPaused(target, live) {
+    for (const o of target.objects) {
+        if (o.kind !== 'Deployment' || o.spec?.paused === false)
+            continue;
+        const running = live.workloads.find((w) => w.kind === 'Deployment' && w.metadata.name === o.metadata.name);
+        if (running?.spec?.paused || o.spec?.paused) {
+            throw new ManifestError(`${o.__source ?? 'manifests'}: ${objectId(o)}`, `is paused: a release could neither roll out nor roll back; run 'kubectl rollout resume deployment/${o.metadata.name} -n ${target.namespace}' first`);
+        }
+    }
+}
 async function checkCluster(inputs, target, kube) {
     const exists = await namespaceExists(kube, target.namespace);
     const denied = await missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists));
@@ -39274,7 +39545,9 @@ async function checkCluster(inputs, target, kube) {
             throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
         throw err;
     }
-    return { ...target, namespaceExists: exists };
+    const live = await readLive(kube, target, exists);
+    checkNotPaused(target, live);
+    return { ...target, namespaceExists: exists, live };
 }
 async function validate(inputs, ctx, { kube, reporter }) {
     checkBuildInputs(inputs, ctx.cwd);
@@ -39282,7 +39555,7 @@ async function validate(inputs, ctx, { kube, reporter }) {
     const target = await loadTarget(inputs, ctx, kube);
     return checkCluster(inputs, target, kube);
 }
-function renderRelease(objects, image, ctx) {
+function renderRelease(objects, image, ctx, live) {
     const { objects: substituted, changes } = substituteImage(objects.map(stripSource), image.ref, image.pinned);
     const annotations = {
         'kubernetes.io/change-cause': `medaudit-deploy ${image.pinned}${ctx.sha ? ` (commit ${ctx.sha.slice(0, 12)})` : ''}`,
@@ -39290,7 +39563,8 @@ function renderRelease(objects, image, ctx) {
         ...(ctx.sha ? { 'medaudit.io/commit': ctx.sha } : {}),
         ...(ctx.runId ? { 'medaudit.io/run-id': ctx.runId } : {}),
     };
-    return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
+    const rendered = leaveReplicasToScalers(annotateConfigChecksums(annotateWorkloads(substituted, annotations)), live);
+    return { objects: rendered, changed: [...new Set(changes.map((c) => c.object))] };
 }
 function redacted(o) {
     if (o.kind !== 'Secret')
@@ -39320,7 +39594,7 @@ async function deploy(inputs, ctx, tools, hooks = {}) {
     await hooks.validated?.();
     const building = inputs.build && !inputs.dryRun;
     const image = await reporter.group(building ? 'build and push' : 'resolve image', () => releaseImage(inputs, ctx, tools.docker, (l) => reporter.info(l), (l) => reporter.warning(l)));
-    const { objects, changed } = renderRelease(target.objects, image, ctx);
+    const { objects, changed } = renderRelease(target.objects, image, ctx, target.live);
     reporter.info(`image ${image.pinned} set in ${changed.join(', ')}`);
     const base = {
         status: 'deployed',

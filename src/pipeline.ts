@@ -11,11 +11,12 @@ import type { Inputs } from './inputs.js';
 import { checkKubeconfig, clusterVersion, missingPermissions } from './kube/access.js';
 import { diffServerSide, dryRunServerSide, namespaceExists } from './kube/apply.js';
 import { KubectlError, type KubeClient } from './kube/client.js';
-import { objectId, type KubeObject } from './kube/objects.js';
+import { objectId, type KubeObject, type List } from './kube/objects.js';
+import { collectionPath } from './kube/resources.js';
 import { ingressUrl, type SourcedObject } from './manifests/objects.js';
 import { requiredPermissions } from './manifests/permissions.js';
 import { loadManifests, stripSource } from './manifests/render.js';
-import { annotateWorkloads, omitHpaScaledReplicas, setNamespace, substituteImage } from './manifests/substitute.js';
+import { annotateConfigChecksums, annotateWorkloads, leaveReplicasToScalers, setNamespace, substituteImage, type LiveScaling } from './manifests/substitute.js';
 import { manifestNamespace, validateObjects } from './manifests/validate.js';
 import { previewHost, previewLabels, previewNamespace, previewObjects, PREVIEW_TTL_SECONDS } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
@@ -39,7 +40,7 @@ export type Hooks = ReleaseHooks & { validated?: () => Promise<void> };
 
 /** What the manifests deploy, and where. */
 type Target = { objects: SourcedObject[]; namespace: string };
-type CheckedTarget = Target & { namespaceExists: boolean };
+type CheckedTarget = Target & { namespaceExists: boolean; live: LiveScaling };
 
 // ---- 1. validate: nothing is built or changed before all of this holds ----
 
@@ -94,6 +95,32 @@ async function checkReachable(kube: KubeClient, reporter: Reporter): Promise<voi
   }
 }
 
+/** The workloads and autoscalers that run already: they decide replicas, and a paused one cannot be released. */
+async function readLive(kube: KubeClient, target: Target, exists: boolean): Promise<LiveScaling> {
+  if (!exists) return { workloads: [], autoscalers: [] };
+  const kinds = [...new Set(target.objects.map((o) => o.kind).filter((k) => k === 'Deployment' || k === 'StatefulSet'))];
+  const list = async (kind: string) => (await kube.raw<List<KubeObject>>(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind }));
+  const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler'), ...kinds.map(list)]);
+  return { workloads: workloads.flat(), autoscalers };
+}
+
+/**
+ * A paused Deployment never rolls out: the run would judge old pods until its deadline, and the
+ * undo would be refused, leaving the failed template stored for the next resume.
+ */
+function checkNotPaused(target: Target, live: LiveScaling): void {
+  for (const o of target.objects) {
+    if (o.kind !== 'Deployment' || o.spec?.paused === false) continue;
+    const running = live.workloads.find((w) => w.kind === 'Deployment' && w.metadata.name === o.metadata.name);
+    if (running?.spec?.paused || o.spec?.paused) {
+      throw new ManifestError(
+        `${o.__source ?? 'manifests'}: ${objectId(o)}`,
+        `is paused: a release could neither roll out nor roll back; run 'kubectl rollout resume deployment/${o.metadata.name} -n ${target.namespace}' first`,
+      );
+    }
+  }
+}
+
 /** This identity may deploy and roll back, and the server accepts every object. */
 async function checkCluster(inputs: Inputs, target: Target, kube: KubeClient): Promise<CheckedTarget> {
   const exists = await namespaceExists(kube, target.namespace);
@@ -110,7 +137,9 @@ async function checkCluster(inputs: Inputs, target: Target, kube: KubeClient): P
     if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
     throw err;
   }
-  return { ...target, namespaceExists: exists };
+  const live = await readLive(kube, target, exists);
+  checkNotPaused(target, live);
+  return { ...target, namespaceExists: exists, live };
 }
 
 async function validate(inputs: Inputs, ctx: RunContext, { kube, reporter }: Tools): Promise<CheckedTarget> {
@@ -122,7 +151,7 @@ async function validate(inputs: Inputs, ctx: RunContext, { kube, reporter }: Too
 
 // ---- 2. render: the image pinned by digest, the release annotated ----
 
-function renderRelease(objects: SourcedObject[], image: ReleaseImage, ctx: RunContext): { objects: KubeObject[]; changed: string[] } {
+function renderRelease(objects: SourcedObject[], image: ReleaseImage, ctx: RunContext, live: LiveScaling): { objects: KubeObject[]; changed: string[] } {
   const { objects: substituted, changes } = substituteImage(objects.map(stripSource), image.ref, image.pinned);
   const annotations: Record<string, string> = {
     'kubernetes.io/change-cause': `medaudit-deploy ${image.pinned}${ctx.sha ? ` (commit ${ctx.sha.slice(0, 12)})` : ''}`,
@@ -130,7 +159,8 @@ function renderRelease(objects: SourcedObject[], image: ReleaseImage, ctx: RunCo
     ...(ctx.sha ? { 'medaudit.io/commit': ctx.sha } : {}),
     ...(ctx.runId ? { 'medaudit.io/run-id': ctx.runId } : {}),
   };
-  return { objects: omitHpaScaledReplicas(annotateWorkloads(substituted, annotations)), changed: [...new Set(changes.map((c) => c.object))] };
+  const rendered = leaveReplicasToScalers(annotateConfigChecksums(annotateWorkloads(substituted, annotations)), live);
+  return { objects: rendered, changed: [...new Set(changes.map((c) => c.object))] };
 }
 
 /** A Secret's values are not shown, as `kubectl diff` does not show them. */
@@ -175,7 +205,7 @@ export async function deploy(inputs: Inputs, ctx: RunContext, tools: Tools, hook
       (l) => reporter.warning(l),
     ),
   );
-  const { objects, changed } = renderRelease(target.objects, image, ctx);
+  const { objects, changed } = renderRelease(target.objects, image, ctx, target.live);
   reporter.info(`image ${image.pinned} set in ${changed.join(', ')}`);
   const base: ReleaseResult = {
     status: 'deployed',

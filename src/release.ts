@@ -12,10 +12,11 @@ import { explain } from './report/summary.js';
 import type { ReleaseResult, Status, WorkloadRow } from './result.js';
 import { diagnose } from './rollout/diagnose.js';
 import { rollBack } from './rollout/rollback.js';
-import { imagesOf, snapshot, type Snapshot } from './rollout/snapshot.js';
+import { captureObjects, type ObjectState } from './rollout/restore.js';
+import { imagesOf, liveGenerations, snapshot, specMoved, type Snapshot } from './rollout/snapshot.js';
 import type { PodFailure } from './rollout/verdict.js';
 import { watchRollout, type Judgement, type Outcome } from './rollout/watch.js';
-import { workloadId, type WorkloadRef } from './rollout/workloads.js';
+import { isWorkload, workloadId, type WorkloadRef } from './rollout/workloads.js';
 import { DeployLock, type Holder } from './state/lock.js';
 import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord } from './state/record.js';
 
@@ -26,6 +27,9 @@ export type ReleaseHooks = {
 };
 
 type Failure = { reason: string; outcome?: Outcome };
+
+// Workloads return by their revision history; the Namespace holds the lock and the record.
+const isRestoredObject = (o: KubeObject) => o.kind !== 'Namespace' && !isWorkload(o.kind);
 
 const refsOf = (phase: Phase): WorkloadRef[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 
@@ -70,6 +74,8 @@ function recordOutcome(
 /** A release in progress: what ran before, the phases, the rollout budget, and the summary rows. */
 export class Release {
   private readonly deadline: number;
+  /** The workloads this release moved: the ones watched, soaked and judged. */
+  private readonly watched: WorkloadRef[] = [];
 
   private constructor(
     private readonly inputs: Inputs,
@@ -77,6 +83,7 @@ export class Release {
     private readonly namespace: string,
     private readonly phases: Phase[],
     private readonly before: Snapshot[],
+    private readonly objectsBefore: ObjectState[],
     private readonly rows: Map<string, WorkloadRow>,
     private readonly base: ReleaseResult,
     private readonly lock: DeployLock,
@@ -122,6 +129,7 @@ export class Release {
         namespace,
         workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })),
       );
+      const objectsBefore = await captureObjects(kube, namespace, objects.filter(isRestoredObject), inputs.fieldManager);
       const previous = await readRecord(kube, namespace);
       const { before, unfinished } = beforeOf(previous, live);
       if (unfinished) {
@@ -141,7 +149,7 @@ export class Release {
       };
       await writeRecord(kube, namespace, record, inputs.fieldManager);
       hooks.started?.({ namespace, before, holder });
-      return new Release(inputs, tools, namespace, phases, before, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
+      return new Release(inputs, tools, namespace, phases, before, objectsBefore, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
     } catch (err) {
       await lock.release().catch(() => undefined);
       throw err;
@@ -180,8 +188,26 @@ export class Release {
     }
   }
 
-  private async watch(phase: Phase): Promise<Failure | undefined> {
+  /**
+   * The phase's workloads whose spec this apply moved; the others are reported unchanged and never
+   * judged (an OnDelete StatefulSet, or one whose template did not change, has nothing to roll out).
+   */
+  private async changedWorkloads(phase: Phase): Promise<WorkloadRef[]> {
     const targets = refsOf(phase);
+    if (!targets.length) return [];
+    const before = new Map(this.before.map((s) => [workloadId(s), s]));
+    const generations = await liveGenerations(this.tools.kube, this.namespace, targets).catch(() => undefined);
+    const changed = targets.filter((t) => !generations || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
+    for (const t of targets.filter((t) => !changed.includes(t))) {
+      this.rows.get(workloadId(t))!.verdict = 'unchanged';
+      this.tools.reporter.info(`${workloadId(t)} unchanged: its spec did not move, so there is nothing to roll out`);
+    }
+    this.watched.push(...changed);
+    return changed;
+  }
+
+  private async watch(phase: Phase): Promise<Failure | undefined> {
+    const targets = await this.changedWorkloads(phase);
     if (!phase.wait || !targets.length) return undefined;
     const { kube, reporter, signal } = this.tools;
     const started = Date.now();
@@ -216,7 +242,8 @@ export class Release {
     const seconds = this.inputs.soakSeconds;
     if (seconds <= 0) return undefined;
     const { kube, reporter, signal } = this.tools;
-    const targets = this.phases.flatMap(refsOf);
+    const targets = this.watched;
+    if (!targets.length) return undefined;
     const outcome = await reporter.group(`soak ${seconds}s`, () =>
       watchRollout(kube, this.namespace, targets, {
         timeoutMs: (seconds + 120) * 1000,
@@ -252,22 +279,21 @@ export class Release {
         fieldManager: this.inputs.fieldManager,
         reporter,
         wait: !cancelled,
+        objects: this.objectsBefore,
+        policy: { deleteCreated: this.inputs.deleteFailedInstall },
       }),
     );
-    if (steps.every((s) => s.action === 'leave')) reporter.warning('first install: nothing ran before, so the resources stay for debugging');
+    if (steps.some((s) => s.action === 'leave' && s.reason.startsWith('first install'))) {
+      reporter.warning('first install: nothing ran before, so the resources stay for debugging (delete-failed-install: true deletes them)');
+    }
     reporter.info('the database schema stays migrated: a rollback never runs down-migrations');
-    const undone = steps.some((s) => s.action === 'undo' && !s.error);
-    const status: Status = cancelled ? 'cancelled' : undone && healthy ? 'rolled-back' : 'failed';
-    return this.finish(
-      {
-        ...failed,
-        status,
-        rolledBack: undone,
-        failureReason: undone && !healthy && !cancelled ? `${reason}; the restored release is not healthy` : reason,
-        rollback: steps,
-      },
-      undone && healthy,
-    );
+    const done = steps.filter((s) => s.action === 'undo' || s.action === 'restore' || s.action === 'delete');
+    const allDone = !done.some((s) => s.error);
+    const restored = done.length > 0 && allDone && healthy;
+    const status: Status = cancelled ? 'cancelled' : restored ? 'rolled-back' : 'failed';
+    const why = done.length && !restored && !cancelled ? `; ${allDone ? 'the restored release is not healthy' : 'the rollback did not complete'}` : '';
+    const rolledBack = done.some((s) => !s.error);
+    return this.finish({ ...failed, status, rolledBack, failureReason: `${reason}${why}`, rollback: steps }, restored);
   }
 
   /** The result, with every workload's revision as it is now; the record updated and the lock freed. */

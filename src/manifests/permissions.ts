@@ -24,6 +24,9 @@ export function requiredPermissions(objects: KubeObject[], namespaceExists: bool
     }
     add('patch', resourceOf(o), isNamespaced(o.kind));
     add('create', resourceOf(o), isNamespaced(o.kind));
+    // A rollback reads every object's state before the release and deletes what the release added.
+    add('get', resourceOf(o), isNamespaced(o.kind));
+    add('delete', resourceOf(o), isNamespaced(o.kind));
   }
   // The deploy lock and the release record.
   add('get', `leases.coordination.k8s.io/${LOCK_NAME}`);
@@ -32,6 +35,8 @@ export function requiredPermissions(objects: KubeObject[], namespaceExists: bool
   add('get', `configmaps/${RECORD_NAME}`);
   add('patch', `configmaps/${RECORD_NAME}`);
   add('create', 'configmaps');
+  // Replicas stay with any autoscaler that runs, and a paused Deployment is refused: both read live.
+  add('list', resourceOf({ kind: 'HorizontalPodAutoscaler' }));
   // Watching the rollout and explaining a failure.
   for (const r of ['pods', 'events']) add('list', r);
   add('watch', 'pods');

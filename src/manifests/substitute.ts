@@ -1,5 +1,6 @@
 // Rewrites of rendered manifests before they are applied. Every function
 // returns new objects so the caller can still show or diff the originals.
+import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { bareName, formatImageReference, namesRepository, type ImageReference } from '../image/reference.js';
 import { isRecord, objectId, type KubeObject } from '../kube/objects.js';
@@ -104,13 +105,83 @@ function isAutoscalerOf(hpa: KubeObject, o: KubeObject): boolean {
   );
 }
 
-// Applying spec.replicas would reset the count the HPA chose, and the pods
-// above it would be killed on every deploy.
-export function omitHpaScaledReplicas(objects: KubeObject[]): KubeObject[] {
+/** What already runs in the namespace that decides replicas: the live workloads and every HPA (KEDA makes one too). */
+export type LiveScaling = { workloads: KubeObject[]; autoscalers: KubeObject[] };
+
+const NOTHING_LIVE: LiveScaling = { workloads: [], autoscalers: [] };
+
+/**
+ * The replica count belongs to whatever autoscaler targets a workload, in the manifests or only
+ * live. Applying the manifest's count would reset the one the HPA chose; leaving the field out of
+ * an apply that owned it would reset it to 1. So a scaled workload that runs keeps its live count
+ * (the autoscaler changes it from there), and one that does not run yet starts with the default.
+ */
+export function leaveReplicasToScalers(objects: KubeObject[], live: LiveScaling = NOTHING_LIVE): KubeObject[] {
+  const scalers = [...objects, ...live.autoscalers];
   return objects.map((original) => {
     const o = copy(original);
-    const scaled = HPA_SCALABLE_KINDS.includes(o.kind) && objects.some((hpa) => isAutoscalerOf(hpa, o));
-    if (scaled && isRecord(o.spec)) delete o.spec.replicas;
+    if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !scalers.some((hpa) => isAutoscalerOf(hpa, o))) return o;
+    const running = live.workloads.find((w) => w.kind === o.kind && w.metadata.name === o.metadata.name);
+    if (typeof running?.spec?.replicas === 'number') o.spec.replicas = running.spec.replicas;
+    else delete o.spec.replicas;
+    return o;
+  });
+}
+
+const CONFIG_CHECKSUM = 'medaudit.io/config-checksum';
+
+type ConfigRef = { kind: 'ConfigMap' | 'Secret'; name: string };
+
+/** The ConfigMaps and Secrets a pod spec reads: env, envFrom, volumes and projected volumes. */
+export function configReferences(spec: Record<string, unknown>): ConfigRef[] {
+  const refs: ConfigRef[] = [];
+  const add = (kind: ConfigRef['kind'], name: unknown) => typeof name === 'string' && refs.push({ kind, name });
+  const containers = [...CONTAINER_LISTS].flatMap((list) => (Array.isArray(spec[list]) ? (spec[list] as unknown[]) : [])).filter(isRecord);
+  for (const c of containers) {
+    for (const e of Array.isArray(c.env) ? c.env.filter(isRecord) : []) {
+      const from = isRecord(e.valueFrom) ? e.valueFrom : {};
+      if (isRecord(from.configMapKeyRef)) add('ConfigMap', from.configMapKeyRef.name);
+      if (isRecord(from.secretKeyRef)) add('Secret', from.secretKeyRef.name);
+    }
+    for (const e of Array.isArray(c.envFrom) ? c.envFrom.filter(isRecord) : []) {
+      if (isRecord(e.configMapRef)) add('ConfigMap', e.configMapRef.name);
+      if (isRecord(e.secretRef)) add('Secret', e.secretRef.name);
+    }
+  }
+  for (const v of Array.isArray(spec.volumes) ? spec.volumes.filter(isRecord) : []) {
+    if (isRecord(v.configMap)) add('ConfigMap', v.configMap.name);
+    if (isRecord(v.secret)) add('Secret', v.secret.secretName);
+    const sources = isRecord(v.projected) && Array.isArray(v.projected.sources) ? v.projected.sources.filter(isRecord) : [];
+    for (const src of sources) {
+      if (isRecord(src.configMap)) add('ConfigMap', src.configMap.name);
+      if (isRecord(src.secret)) add('Secret', src.secret.name);
+    }
+  }
+  return refs;
+}
+
+const contentOf = (o: KubeObject) =>
+  JSON.stringify([o.data ?? {}, o.stringData ?? {}, o.binaryData ?? {}], (_k, v: unknown) =>
+    isRecord(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
+
+/**
+ * A checksum of the ConfigMaps and Secrets of the release that each pod template reads, as a
+ * template annotation: a config change then rolls the pods like an image change does — watched,
+ * judged, and rolled back with its template — instead of waiting for the next unrelated restart.
+ */
+export function annotateConfigChecksums(objects: KubeObject[]): KubeObject[] {
+  const config = new Map(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+  return objects.map((original) => {
+    const o = copy(original);
+    const template = TEMPLATED_KINDS.includes(o.kind) ? o.spec?.template : undefined;
+    if (!isRecord(template) || !isRecord(template.spec)) return o;
+    const read = [...new Set(configReferences(template.spec).map((r) => `${r.kind}/${r.name}`))].sort().filter((id) => config.has(id));
+    if (!read.length) return o;
+    const hash = createHash('sha256');
+    for (const id of read) hash.update(`${id}\n${contentOf(config.get(id)!)}\n`);
+    const metadata = isRecord(template.metadata) ? template.metadata : (template.metadata = {});
+    metadata.annotations = { ...(isRecord(metadata.annotations) ? metadata.annotations : {}), [CONFIG_CHECKSUM]: hash.digest('hex').slice(0, 16) };
     return o;
   });
 }

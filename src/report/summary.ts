@@ -28,6 +28,9 @@ export function explain(d: Diagnosis): string[] {
 
 export function describeStep(s: RollbackStep): string {
   if (s.action === 'undo') return `${s.kind}/${s.name}: revision ${s.fromRevision ?? '?'} → ${s.toRevision}`;
+  const failed = 'error' in s && s.error ? ` — FAILED: ${s.error}` : '';
+  if (s.action === 'restore') return `${s.kind}/${s.name}: restored to its state before the release${failed}`;
+  if (s.action === 'delete') return `${s.kind}/${s.name}: deleted (the failed release created it)${failed}`;
   return `${s.kind}/${s.name}: ${s.action === 'keep' ? 'unchanged' : 'left in place'} (${s.reason})`;
 }
 
@@ -52,7 +55,7 @@ export function summaryMarkdown(r: ReleaseResult): string {
   if (r.rollback.length) {
     lines.push('### Rollback', '', ...r.rollback.map((s) => `- ${describeStep(s)}`), '');
     lines.push(
-      'The database schema stays migrated: a rollback never runs down-migrations. Only pod templates have revisions: ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied.',
+      'The database schema stays migrated: a rollback never runs down-migrations. A PersistentVolumeClaim the failed release created is kept, as it may hold data.',
       '',
     );
   }

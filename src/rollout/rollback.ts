@@ -8,6 +8,7 @@ import type { Reporter } from '../report/reporter.js';
 import { describeStep } from '../report/summary.js';
 import { historyOf, snapshot, type Snapshot } from './snapshot.js';
 import { managedFields, reclaimAfterUndo, type ManagedFieldsEntry } from './ownership.js';
+import { liveObjects, planRestore, restoreObjects, type ObjectState, type RestoreStep } from './restore.js';
 import { watchRollout } from './watch.js';
 import { workloadId, workloadKind } from './workloads.js';
 
@@ -24,20 +25,31 @@ export type UndoStep = {
   error?: string;
 };
 export type RollbackStep =
-  UndoStep | { action: 'keep'; kind: string; name: string; reason: string } | { action: 'leave'; kind: string; name: string; reason: string };
+  UndoStep | { action: 'keep'; kind: string; name: string; reason: string } | { action: 'leave'; kind: string; name: string; reason: string } | RestoreStep;
+
+/** What a failed first install does with what it created: kept for debugging, or deleted (Helm's atomic). */
+export type InstallPolicy = { deleteCreated: boolean };
+
+/** Nothing of the release ran before it: a first install. */
+export const isFirstInstall = (before: Snapshot[]) => before.every((s) => !s.existed);
 
 /**
  * One step per workload: undo where its spec moved since the snapshot (by generation, so a
  * change the controller has not acted on yet counts too); keep where it did not (a config-only
- * deploy, or a failure before this workload was reached); leave what did not exist before.
+ * deploy, or a failure before this workload was reached); delete what the release added, except
+ * on a first install, where it stays for debugging unless the policy asks to delete it.
  * Without a fresh snapshot (the API failed), every workload with a revision is undone: an undo to
  * the revision already live changes nothing.
  */
-export function planRollback(before: Snapshot[], after: Snapshot[] | undefined): RollbackStep[] {
+export function planRollback(before: Snapshot[], after: Snapshot[] | undefined, policy: InstallPolicy = { deleteCreated: false }): RollbackStep[] {
   const now = new Map((after ?? []).map((s) => [workloadId(s), s]));
+  const firstInstall = isFirstInstall(before);
   return before.map((s) => {
     const id = { kind: s.kind, name: s.name };
-    if (!s.existed) return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
+    if (!s.existed && firstInstall && !policy.deleteCreated) {
+      return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
+    }
+    if (!s.existed) return { action: 'delete', ...id, apiVersion: 'apps/v1' };
     const live = now.get(workloadId(s));
     const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
     if (!moved) return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };
@@ -104,6 +116,9 @@ export type RollbackOptions = {
   reporter: Reporter;
   /** Wait for the restored release to be healthy (not when a cancelled run has seconds left). */
   wait: boolean;
+  /** The release's other objects as they were before it, to restore or delete; and the first-install policy. */
+  objects?: ObjectState[];
+  policy?: InstallPolicy;
 };
 
 /** Undoes one workload; only the undo's own failure fails the step: what follows it only warns. */
@@ -147,8 +162,22 @@ async function currentRevisions(kube: KubeClient, namespace: string, before: Sna
   }
 }
 
+/** The other objects now, or undefined (and said) when the API does not answer. */
+async function currentObjects(kube: KubeClient, namespace: string, objects: ObjectState[], reporter: Reporter): Promise<Map<string, KubeObject> | undefined> {
+  try {
+    return await liveObjects(kube, namespace, objects);
+  } catch (err) {
+    reporter.warning(`cannot read the release's objects (${(err as Error).message.split('\n')[0]}): restoring every one that existed`);
+    return undefined;
+  }
+}
+
+const failedStep = (s: RollbackStep) => 'error' in s && !!s.error;
+
 /**
- * Returns every workload that moved to its snapshotted revision and waits for it to be healthy.
+ * Returns the whole release to what ran before: the other objects first (pods the undo recreates
+ * read their config at start), then every workload that moved to its snapshotted revision, then
+ * what the release added is deleted; and waits for the restored workloads to be healthy.
  * Every step is tried, whatever the others do: one that fails is reported, not fatal.
  */
 export async function rollBack(
@@ -157,13 +186,33 @@ export async function rollBack(
   before: Snapshot[],
   opts: RollbackOptions,
 ): Promise<{ steps: RollbackStep[]; healthy: boolean }> {
-  const steps = planRollback(before, await currentRevisions(kube, namespace, before, opts.reporter));
-  for (const step of steps) {
-    opts.reporter.info(`rollback ${describeStep(step)}`);
-    if (step.action === 'undo') await runUndo(kube, namespace, step, opts);
+  const policy = opts.policy ?? { deleteCreated: false };
+  const objects = opts.objects ?? [];
+  const [afterWorkloads, afterObjects] = await Promise.all([
+    currentRevisions(kube, namespace, before, opts.reporter),
+    currentObjects(kube, namespace, objects, opts.reporter),
+  ]);
+  const restoreSteps = planRestore(objects, afterObjects, { firstInstall: isFirstInstall(before), deleteCreated: policy.deleteCreated });
+  const workloadSteps = planRollback(before, afterWorkloads, policy);
+  // Objects the release did not change are not worth a line; workloads are always accounted for.
+  const steps: RollbackStep[] = [...restoreSteps.filter((s) => s.action !== 'keep'), ...workloadSteps];
+  for (const step of steps) if (step.action !== 'keep') opts.reporter.info(`rollback ${describeStep(step)}`);
+  await restoreObjects(
+    kube,
+    namespace,
+    restoreSteps.filter((s) => s.action === 'restore'),
+    objects,
+    opts.fieldManager,
+  );
+  for (const step of workloadSteps) if (step.action === 'undo') await runUndo(kube, namespace, step, opts);
+  const deletions = steps.filter((s): s is RestoreStep => s.action === 'delete');
+  await restoreObjects(kube, namespace, deletions, objects, opts.fieldManager);
+  // An undo's failure is reported where it happens.
+  for (const step of steps.filter((s) => failedStep(s) && s.action !== 'undo')) {
+    opts.reporter.error(`rollback of ${step.kind}/${step.name} failed: ${(step as { error: string }).error}`, 'rollback');
   }
-  const undone = steps.filter((s): s is UndoStep => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
-  const allRestored = steps.every((s) => s.action !== 'undo' || !s.error);
+  const undone = workloadSteps.filter((s): s is UndoStep => s.action === 'undo' && !s.error).map((s) => ({ kind: s.kind, name: s.name }));
+  const allRestored = !steps.some(failedStep);
   if (!undone.length || !opts.wait) return { steps, healthy: allRestored };
   const outcome = await watchRollout(kube, namespace, undone, { timeoutMs: opts.timeoutMs, log: (l) => opts.reporter.info(`  ${l}`) });
   return { steps, healthy: outcome.ok && allRestored };

@@ -49,3 +49,15 @@ export async function snapshot(kube: KubeClient, namespace: string, workloads: W
     return { kind: w.kind, name: w.name, existed: true, revision, template: workloadKind(w.kind).template(o, history), generation: o.metadata.generation };
   });
 }
+
+/** The live metadata.generation of each workload (undefined when absent): one list per kind. */
+export async function liveGenerations(kube: KubeClient, namespace: string, workloads: WorkloadRef[]): Promise<Map<string, number | undefined>> {
+  const kinds = [...new Set(workloads.map((w) => w.kind))];
+  const lists = await Promise.all(kinds.map(async (kind) => ({ kind, items: await list<KubeObject>(kube, kind, namespace) })));
+  const live = new Map(lists.flatMap(({ kind, items }) => items.map((o) => [workloadId({ kind, name: o.metadata.name }), o.metadata.generation] as const)));
+  return new Map(workloads.map((w) => [workloadId(w), live.get(workloadId(w))]));
+}
+
+/** Whether an apply moved a workload's spec (pure): a new workload always counts, an unchanged generation never. */
+export const specMoved = (before: Snapshot | undefined, generation: number | undefined) =>
+  !before?.existed || generation === undefined || generation !== before.generation;

@@ -17,6 +17,7 @@ const KIND_OF_PLURAL: Record<string, string> = {
   statefulsets: 'StatefulSet',
   daemonsets: 'DaemonSet',
   controllerrevisions: 'ControllerRevision',
+  horizontalpodautoscalers: 'HorizontalPodAutoscaler',
 };
 
 export const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
@@ -67,6 +68,18 @@ export class ScriptedKube implements KubeClient {
       const [kind, name] = args[1].split('/');
       const o = this.get(kind.charAt(0).toUpperCase() + kind.slice(1).replace('set', 'Set'), name);
       return o ? ok(JSON.stringify(o)) : fails(`Error from server (NotFound): ${kind} "${name}" not found`);
+    });
+    // The release's objects read before the first apply and at a rollback: those stored, as one List.
+    this.on(/^get -f - -n \S+ -o json --ignore-not-found/, (_args, input) => {
+      const wanted = (JSON.parse(input!) as { items: KubeObject[] }).items;
+      const items = wanted.map((w) => this.get(w.kind, w.metadata.name)).filter((o) => o !== undefined);
+      return ok(items.length ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) : '');
+    });
+    // A rollback deletes what a failed release added (Kind.group/name).
+    this.on(/^delete [A-Z]\w*(\.\S+)?\/\S+ -n /, (args) => {
+      const [type, name] = args[1].split('/');
+      this.remove(type.split('.')[0], name);
+      return ok(`${type.toLowerCase()} "${name}" deleted\n`);
     });
     this.on(/^auth can-i /, ok('yes\n'));
     this.on(/^get namespace \S+ --ignore-not-found -o name$/, (args) => ok(`namespace/${args[2]}\n`));

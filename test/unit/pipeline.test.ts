@@ -319,7 +319,7 @@ describe('deploy() against a scripted cluster', () => {
     const result = await run();
     expect(result).toMatchObject({ status: 'failed', rolledBack: false });
     expect(result.rollback).toEqual([expect.objectContaining({ action: 'leave' })]);
-    expect(lines).toContain('warning: first install: nothing ran before, so the resources stay for debugging');
+    expect(lines).toContain('warning: first install: nothing ran before, so the resources stay for debugging (delete-failed-install: true deletes them)');
     // A namespace that does not exist yet still gets a dry run: kinds and schema are checked.
     expect(kube.called(/--dry-run=server/)).toHaveLength(1);
   });

@@ -271,7 +271,7 @@ describe('explain and summaryMarkdown', () => {
     expect(lines).toContain('- Deployment/backend: revision 3 → 2');
     expect(lines).toContain('- StatefulSet/postgres: unchanged (still on revision 1)');
     expect(lines.some((l) => l.startsWith(SCHEMA))).toBe(true);
-    expect(md).toContain('ConfigMaps, Secrets, Services, Ingresses, HPAs and PVCs keep what the failed release applied');
+    expect(md).toContain('A PersistentVolumeClaim the failed release created is kept, as it may hold data');
     expect(md.indexOf('### Rollback')).toBeLessThan(md.indexOf(SCHEMA));
   });
 

@@ -4,7 +4,15 @@ import { UserError } from '../../src/errors.js';
 import { parseImageReference, pinImage } from '../../src/image/reference.js';
 import { objectId, type KubeObject } from '../../src/kube/objects.js';
 import { CLUSTER_SCOPED_KINDS } from '../../src/kube/resources.js';
-import { annotateWorkloads, omitHpaScaledReplicas, podSpecPaths, setNamespace, substituteImage } from '../../src/manifests/substitute.js';
+import {
+  annotateConfigChecksums,
+  annotateWorkloads,
+  configReferences,
+  leaveReplicasToScalers,
+  podSpecPaths,
+  setNamespace,
+  substituteImage,
+} from '../../src/manifests/substitute.js';
 
 const render = (dir: string): KubeObject[] => renderKustomize(dir);
 
@@ -183,7 +191,7 @@ describe('annotateWorkloads', () => {
   });
 });
 
-describe('omitHpaScaledReplicas', () => {
+describe('leaveReplicasToScalers', () => {
   const deployment = (name: string, namespace?: string): KubeObject => ({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -209,7 +217,7 @@ describe('omitHpaScaledReplicas', () => {
       hpa('no-ns', 'Deployment', 'a', 'autoscaling/v1'),
     ];
     const before = structuredClone(objects);
-    const result = omitHpaScaledReplicas(objects);
+    const result = leaveReplicasToScalers(objects);
     expect(result.map((o) => o.spec.replicas)).toEqual([undefined, 3, 3, undefined, undefined, undefined, undefined, undefined]);
     expect('replicas' in result[0].spec).toBe(false);
     expect(objects).toEqual(before);
@@ -217,13 +225,13 @@ describe('omitHpaScaledReplicas', () => {
 
   test('ignores objects that only look like an HPA', () => {
     const fake = { ...hpa('web', 'Deployment'), apiVersion: 'example.com/v1' };
-    expect(omitHpaScaledReplicas([deployment('web'), fake])[0].spec.replicas).toBe(3);
+    expect(leaveReplicasToScalers([deployment('web'), fake])[0].spec.replicas).toBe(3);
   });
 
   test('on k8s/: backend and celery-worker lose replicas, the StatefulSets keep theirs', () => {
     const objects = render('k8s');
     const withReplicas = objects.map((o) => (o.kind === 'Deployment' ? { ...o, spec: { ...o.spec, replicas: 2 } } : o));
-    const result = omitHpaScaledReplicas(withReplicas);
+    const result = leaveReplicasToScalers(withReplicas);
     expect(find(result, 'Deployment/medaudit/backend').spec.replicas).toBeUndefined();
     expect(find(result, 'Deployment/medaudit/celery-worker').spec.replicas).toBeUndefined();
     expect(find(result, 'StatefulSet/medaudit/postgres').spec.replicas).toBe(1);
@@ -293,4 +301,82 @@ describe('setNamespace', () => {
     }
     expect(CLUSTER_SCOPED_KINDS).not.toContain('PersistentVolumeClaim');
   });
+});
+
+describe('leaveReplicasToScalers with what runs', () => {
+  const deployment = (name: string, replicas?: number): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: { ...(replicas !== undefined && { replicas }), template: { spec: podSpec('a') } },
+  });
+  const hpa = (target: string): KubeObject => ({
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name: `${target}-hpa` },
+    spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target }, minReplicas: 2, maxReplicas: 5 },
+  });
+
+  test('a live HPA the manifests do not contain keeps the live count', () => {
+    const [web] = leaveReplicasToScalers([deployment('web', 1)], { workloads: [deployment('web', 3)], autoscalers: [hpa('web')] });
+    expect(web.spec.replicas).toBe(3);
+  });
+
+  test('a release that adds an HPA keeps the live count until the HPA takes over', () => {
+    const [web] = leaveReplicasToScalers([deployment('web', 1), hpa('web')], { workloads: [deployment('web', 4)], autoscalers: [] });
+    expect(web.spec.replicas).toBe(4);
+  });
+
+  test('a scaled workload that does not run yet starts without a count; an unscaled one keeps its own', () => {
+    const [web, other] = leaveReplicasToScalers([deployment('web', 1), deployment('other', 2)], { workloads: [], autoscalers: [hpa('web')] });
+    expect('replicas' in web.spec).toBe(false);
+    expect(other.spec.replicas).toBe(2);
+  });
+});
+
+describe('annotateConfigChecksums', () => {
+  const config = (data: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'medaudit-config' }, data });
+  const checksum = (objects: KubeObject[], name = 'medaudit/backend') =>
+    find(annotateConfigChecksums(objects), `Deployment/${name}`).spec.template.metadata.annotations?.['medaudit.io/config-checksum'];
+  const k8s = () => render('k8s');
+  const withConfig = (data: Record<string, string>) => k8s().map((o) => (o.kind === 'ConfigMap' && o.metadata.name === 'medaudit-config' ? { ...o, data } : o));
+
+  test('on k8s/: backend and celery-worker read medaudit-config: a value change moves their checksum, and only theirs', () => {
+    const a = withConfig({ LOG_LEVEL: 'info' });
+    const b = withConfig({ LOG_LEVEL: 'debug' });
+    expect(checksum(a)).toMatch(/^[0-9a-f]{16}$/);
+    expect(checksum(a)).not.toBe(checksum(b));
+    expect(checksum(a, 'medaudit/celery-worker')).not.toBe(checksum(b, 'medaudit/celery-worker'));
+    expect(checksum(a)).toBe(checksum(withConfig({ LOG_LEVEL: 'info' })));
+    // The same data in another key order is the same config.
+    expect(checksum(withConfig({ A: '1', B: '2' }))).toBe(checksum(withConfig({ B: '2', A: '1' })));
+  });
+
+  test('every way a pod reads config counts: env, envFrom, volumes, projected volumes', () => {
+    const spec = {
+      containers: [{ name: 'a', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }], envFrom: [{ configMapRef: { name: 'c1' } }] }],
+      initContainers: [{ name: 'i', env: [{ name: 'Y', valueFrom: { configMapKeyRef: { name: 'c2', key: 'k' } } }] }],
+      volumes: [
+        { name: 'v', secret: { secretName: 's2' } },
+        { name: 'p', projected: { sources: [{ configMap: { name: 'c3' } }, { secret: { name: 's3' } }] } },
+      ],
+    };
+    expect(configReferences(spec).map((r) => `${r.kind}/${r.name}`)).toEqual([
+      'Secret/s1',
+      'ConfigMap/c1',
+      'ConfigMap/c2',
+      'Secret/s2',
+      'ConfigMap/c3',
+      'Secret/s3',
+    ]);
+  });
+
+  test('a template that reads no config of the release is left as it is', () => {
+    const objects = [config({ A: '1' }), deployment('web')];
+    expect(annotateConfigChecksums(objects)[1]).toEqual(objects[1]);
+  });
+
+  function deployment(name: string): KubeObject {
+    return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { template: { spec: podSpec('a') } } };
+  }
 });
