@@ -35959,7 +35959,21 @@ const DEFAULT_VERDICT_OPTIONS = {
     pullGraceSeconds: 60,
     failuresAllowed: DEFAULT_FAILURES_ALLOWED,
     stableSeconds: DEFAULT_STABLE_SECONDS,
+    scaleUpGraceSeconds: 300,
 };
+function autoscalerWords(events) {
+    const latest = new Map();
+    for (const e of events) {
+        const word = e.reason === 'TriggeredScaleUp' ? 'scaling-up' : e.reason === 'NotTriggerScaleUp' ? 'cannot-scale' : undefined;
+        const pod = e.involvedObject?.kind === 'Pod' ? e.involvedObject.name : undefined;
+        if (!word || !pod)
+            continue;
+        const at = Date.parse(e.lastTimestamp ?? e.eventTime ?? '') || 0;
+        if ((latest.get(pod)?.at ?? -1) <= at)
+            latest.set(pod, { at, word });
+    }
+    return new Map([...latest].map(([pod, { word }]) => [pod, word]));
+}
 const REVISION = 'deployment.kubernetes.io/revision';
 const NOT_FOUND = /not found|manifest unknown|name unknown|NotFound/i;
 const TRANSIENT_CONFIG = /failed to sync .* cache/i;
@@ -36046,16 +36060,14 @@ function podFailures(pod, opts) {
     const status = pod.status ?? {};
     const scheduled = conditionOf(pod, 'PodScheduled');
     if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds)
+        const word = opts.autoscaler?.get(pod.metadata.name);
+        const grace = word === 'cannot-scale' ? 0 : word === 'scaling-up' ? opts.scaleUpGraceSeconds : opts.unschedulableGraceSeconds;
+        if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < grace)
             return [];
-        return [
-            {
-                pod: pod.metadata.name,
-                reason: 'Unschedulable',
-                message: scheduled.message ?? '',
-                hint: 'no node has room for the requests: lower resources.requests or add nodes',
-            },
-        ];
+        const hint = word === 'cannot-scale'
+            ? 'the cluster autoscaler cannot add a node that fits (NotTriggerScaleUp): lower resources.requests or widen the node groups'
+            : 'no node has room for the requests: lower resources.requests or add nodes';
+        return [{ pod: pod.metadata.name, reason: 'Unschedulable', message: scheduled.message ?? '', hint }];
     }
     const out = [];
     for (const cs of status.initContainerStatuses ?? []) {
@@ -36074,7 +36086,8 @@ function settling(pod, opts) {
     const unprobed = (pod.spec?.containers ?? []).filter((c) => !c.readinessProbe).map((c) => c.name);
     return (pod.status?.containerStatuses ?? []).some((cs) => {
         const started = cs.state?.running?.startedAt;
-        return unprobed.includes(cs.name) && started !== undefined && ago(started, opts.now) < opts.stableSeconds;
+        const mustSettle = unprobed.includes(cs.name) || (cs.restartCount ?? 0) > 0;
+        return mustSettle && started !== undefined && ago(started, opts.now) < opts.stableSeconds;
     });
 }
 function readyOnceSettled(pods, opts, message) {
@@ -36149,7 +36162,8 @@ function deploymentVerdict(d, replicaSets, pods, opts) {
 }
 function statefulSetVerdict(s, pods, opts) {
     const status = s.status ?? {};
-    if (s.spec?.updateStrategy?.type === 'OnDelete') {
+    const pendingUpdate = pods.some((p) => ownedBy(p, s.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] !== status.updateRevision);
+    if (s.spec?.updateStrategy?.type === 'OnDelete' && status.updateRevision && pendingUpdate) {
         return failed([
             { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
         ]);
@@ -36197,7 +36211,7 @@ function daemonSetVerdict(ds, pods, opts) {
     return readyOnceSettled(mine, opts, `${want} pods available`);
 }
 function unreadyAtDeadline(pods, now) {
-    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0 };
+    const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 0 };
     return pods
         .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
         .flatMap((p) => {
@@ -36885,13 +36899,23 @@ function pickFields(value, set) {
     }
     return out;
 }
+function withStringDataAsData(picked, live, fields) {
+    const keys = Object.keys(fields['f:stringData'] ?? {})
+        .filter((k) => k.startsWith('f:'))
+        .map((k) => k.slice(2));
+    if (live.kind !== 'Secret' || !keys.length || !isRecord(live.data))
+        return picked;
+    const data = live.data;
+    const { stringData: _unused, ...rest } = picked;
+    return { ...rest, data: { ...(isRecord(picked.data) ? picked.data : {}), ...Object.fromEntries(keys.filter((k) => k in data).map((k) => [k, data[k]])) } };
+}
 function appliedConfiguration(live, fieldManager) {
     const entries = live.metadata.managedFields ?? [];
     const mine = entries.find((e) => e.manager === fieldManager && e.operation === 'Apply' && !e.subresource);
     const { apiVersion, kind } = live;
     const identity = { name: live.metadata.name, ...(live.metadata.namespace ? { namespace: live.metadata.namespace } : {}) };
     if (mine?.fieldsV1) {
-        const picked = pickFields(live, mine.fieldsV1);
+        const picked = withStringDataAsData(pickFields(live, mine.fieldsV1), live, mine.fieldsV1);
         return { ...picked, apiVersion, kind, metadata: { ...(isRecord(picked.metadata) ? picked.metadata : {}), ...identity } };
     }
     const { status: _status, metadata, ...rest } = live;
@@ -37069,7 +37093,7 @@ function firstDoomedPod(targets, verdicts, cache) {
         .filter((at) => Number.isFinite(at));
     return created.length ? Math.min(...created) : undefined;
 }
-const kindsFor = (targets) => [...new Set(targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]))];
+const kindsFor = (targets) => [...new Set([...targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]), 'Event'])];
 class RolloutWatch {
     kube;
     namespace;
@@ -37123,7 +37147,7 @@ class RolloutWatch {
         this.resolve({ ok, verdicts, cause, firstDoomedPodAt: ok ? undefined : firstDoomedPod(this.targets, verdicts, this.cache) });
     }
     verdictOptions() {
-        return { ...DEFAULT_VERDICT_OPTIONS, ...this.opts.judgement, now: Date.now() };
+        return { ...DEFAULT_VERDICT_OPTIONS, ...this.opts.judgement, now: Date.now(), autoscaler: autoscalerWords(this.cache.all('Event')) };
     }
     atDeadline() {
         const opts = this.verdictOptions();
@@ -38762,6 +38786,7 @@ function requiredPermissions(objects, namespaceExists) {
     for (const r of ['pods', 'events'])
         add('list', r);
     add('watch', 'pods');
+    add('watch', 'events');
     add('get', 'pods/log');
     const workloads = [...new Set(objects.map((o) => o.kind))].flatMap((k) => WORKLOADS[k] ?? []);
     for (const w of workloads) {
@@ -39295,7 +39320,7 @@ class Release {
                 lastGood: previous?.lastGood,
             };
             await writeRecord(kube, namespace, record, inputs.fieldManager);
-            hooks.started?.({ namespace, before, holder });
+            hooks.started?.({ namespace, before, objects: objectsBefore.filter((o) => o.kind !== 'Secret'), holder });
             return new Release(inputs, tools, namespace, phases, before, objectsBefore, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
         }
         catch (err) {
@@ -39515,8 +39540,8 @@ async function readLive(kube, target, exists) {
     if (!exists)
         return { workloads: [], autoscalers: [] };
     const kinds = [...new Set(target.objects.map((o) => o.kind).filter((k) => k === 'Deployment' || k === 'StatefulSet'))];
-    const list = async (kind) => (await kube.raw(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind }));
-    const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler'), ...kinds.map(list)]);
+    const list = async (kind, apiVersion) => (await kube.raw(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind, apiVersion }));
+    const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler', 'autoscaling/v2'), ...kinds.map((k) => list(k, 'apps/v1'))]);
     return { workloads: workloads.flat(), autoscalers };
 }
 function checkNotPaused(target, live) {
@@ -44934,7 +44959,7 @@ async function post(inputs, saved, reporter) {
             (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true });
     if (saved.finished === 'true' || !saved.release)
         return;
-    const { namespace, before, holder } = JSON.parse(saved.release);
+    const { namespace, before, objects, holder } = JSON.parse(saved.release);
     reporter.warning(`the deploy step did not finish (cancelled or killed): making sure ${namespace} runs the release from before it`);
     maskSecrets(inputs, reporter);
     const kubeconfig = inputs.kubeconfig ? writeKubeconfig(inputs.kubeconfig) : undefined;
@@ -44947,7 +44972,14 @@ async function post(inputs, saved, reporter) {
         if (!lock)
             return;
         try {
-            const opts = { timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000), fieldManager: inputs.fieldManager, reporter, wait: true };
+            const opts = {
+                timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000),
+                fieldManager: inputs.fieldManager,
+                reporter,
+                wait: true,
+                objects,
+                policy: { deleteCreated: inputs.deleteFailedInstall },
+            };
             const { steps, healthy } = inputs.rollback ? await rollBack(kube, namespace, before, opts) : { steps: [], healthy: false };
             const record = await readRecord(kube, namespace);
             if (record?.run === holder.id && (record.state === 'in-progress' || record.state === 'cancelled')) {

@@ -99,8 +99,10 @@ async function checkReachable(kube: KubeClient, reporter: Reporter): Promise<voi
 async function readLive(kube: KubeClient, target: Target, exists: boolean): Promise<LiveScaling> {
   if (!exists) return { workloads: [], autoscalers: [] };
   const kinds = [...new Set(target.objects.map((o) => o.kind).filter((k) => k === 'Deployment' || k === 'StatefulSet'))];
-  const list = async (kind: string) => (await kube.raw<List<KubeObject>>(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind }));
-  const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler'), ...kinds.map(list)]);
+  // A list's items carry neither kind nor apiVersion.
+  const list = async (kind: string, apiVersion: string) =>
+    (await kube.raw<List<KubeObject>>(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind, apiVersion }));
+  const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler', 'autoscaling/v2'), ...kinds.map((k) => list(k, 'apps/v1'))]);
   return { workloads: workloads.flat(), autoscalers };
 }
 

@@ -7,6 +7,7 @@ import { writeKubeconfig } from './kube/kubeconfig.js';
 import { bestEffort, type Reporter } from './report/reporter.js';
 import { describeStep } from './report/summary.js';
 import { rollBack } from './rollout/rollback.js';
+import type { ObjectState } from './rollout/restore.js';
 import type { Snapshot } from './rollout/snapshot.js';
 import { kubectlFor, maskSecrets } from './run.js';
 import { DeployLock, type Holder } from './state/lock.js';
@@ -14,13 +15,13 @@ import { readRecord, writeRecord } from './state/record.js';
 
 /** What the deploy step left for its post step. */
 export type SavedState = { release?: string; finished?: string; kubeconfigDir?: string; dockerConfigDir?: string };
-type StartedRelease = { namespace: string; before: Snapshot[]; holder: Holder };
+type StartedRelease = { namespace: string; before: Snapshot[]; objects?: ObjectState[]; holder: Holder };
 
 export async function post(inputs: Inputs, saved: SavedState, reporter: Reporter): Promise<void> {
   // A killed step cannot clean up after itself.
   for (const dir of [saved.kubeconfigDir, saved.dockerConfigDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   if (saved.finished === 'true' || !saved.release) return;
-  const { namespace, before, holder } = JSON.parse(saved.release) as StartedRelease;
+  const { namespace, before, objects, holder } = JSON.parse(saved.release) as StartedRelease;
   reporter.warning(`the deploy step did not finish (cancelled or killed): making sure ${namespace} runs the release from before it`);
   maskSecrets(inputs, reporter);
   const kubeconfig = inputs.kubeconfig ? writeKubeconfig(inputs.kubeconfig) : undefined;
@@ -35,7 +36,14 @@ export async function post(inputs: Inputs, saved: SavedState, reporter: Reporter
     );
     if (!lock) return;
     try {
-      const opts = { timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000), fieldManager: inputs.fieldManager, reporter, wait: true };
+      const opts = {
+        timeoutMs: Math.max(60_000, inputs.timeoutSeconds * 1000),
+        fieldManager: inputs.fieldManager,
+        reporter,
+        wait: true,
+        objects,
+        policy: { deleteCreated: inputs.deleteFailedInstall },
+      };
       const { steps, healthy } = inputs.rollback ? await rollBack(kube, namespace, before, opts) : { steps: [], healthy: false };
       const record = await readRecord(kube, namespace);
       if (record?.run === holder.id && (record.state === 'in-progress' || record.state === 'cancelled')) {

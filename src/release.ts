@@ -23,7 +23,7 @@ import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord
 export type ReleaseTools = { kube: KubeClient; reporter: Reporter; signal?: AbortSignal };
 export type ReleaseHooks = {
   /** The "before" is known and recorded: from here on a run that dies must be rolled back. */
-  started?: (state: { namespace: string; before: Snapshot[]; holder: Holder }) => void;
+  started?: (state: { namespace: string; before: Snapshot[]; objects: ObjectState[]; holder: Holder }) => void;
 };
 
 type Failure = { reason: string; outcome?: Outcome };
@@ -148,7 +148,8 @@ export class Release {
         lastGood: previous?.lastGood,
       };
       await writeRecord(kube, namespace, record, inputs.fieldManager);
-      hooks.started?.({ namespace, before, holder });
+      // Secrets stay in this process: the post step's state is a file on the runner.
+      hooks.started?.({ namespace, before, objects: objectsBefore.filter((o) => o.kind !== 'Secret'), holder });
       return new Release(inputs, tools, namespace, phases, before, objectsBefore, workloadRows(workloads, before, base.image ?? ''), base, lock, record);
     } catch (err) {
       await lock.release().catch(() => undefined);

@@ -102,7 +102,14 @@ export type DaemonSet = Resource & {
 
 export type ControllerRevision = Resource & { revision: number };
 
-export type KubeEvent = Resource & { reason?: string; message?: string; count?: number; lastTimestamp?: string; eventTime?: string };
+export type KubeEvent = Resource & {
+  reason?: string;
+  message?: string;
+  count?: number;
+  lastTimestamp?: string;
+  eventTime?: string;
+  involvedObject?: { kind?: string; name?: string };
+};
 
 export type List<T> = { metadata: { resourceVersion: string }; items: T[] };
 

@@ -40,6 +40,7 @@ export function requiredPermissions(objects: KubeObject[], namespaceExists: bool
   // Watching the rollout and explaining a failure.
   for (const r of ['pods', 'events']) add('list', r);
   add('watch', 'pods');
+  add('watch', 'events');
   add('get', 'pods/log');
   const workloads = [...new Set(objects.map((o) => o.kind))].flatMap((k) => WORKLOADS[k] ?? []);
   for (const w of workloads) {

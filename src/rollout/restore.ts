@@ -66,6 +66,20 @@ export function pickFields(value: unknown, set: FieldSet): unknown {
 }
 
 /**
+ * A Secret applied with stringData is stored as data, while its managed fields name stringData:
+ * those keys are taken back from data (base64), as the values they were.
+ */
+function withStringDataAsData(picked: KubeObject, live: KubeObject, fields: FieldSet): KubeObject {
+  const keys = Object.keys(fields['f:stringData'] ?? {})
+    .filter((k) => k.startsWith('f:'))
+    .map((k) => k.slice(2));
+  if (live.kind !== 'Secret' || !keys.length || !isRecord(live.data)) return picked;
+  const data = live.data;
+  const { stringData: _unused, ...rest } = picked;
+  return { ...rest, data: { ...(isRecord(picked.data) ? picked.data : {}), ...Object.fromEntries(keys.filter((k) => k in data).map((k) => [k, data[k]])) } };
+}
+
+/**
  * What our field manager had applied to a live object (pure); without an Apply entry of ours (an
  * object another tool made), the whole object minus what the server owns.
  */
@@ -75,7 +89,7 @@ export function appliedConfiguration(live: KubeObject, fieldManager: string): Ku
   const { apiVersion, kind } = live;
   const identity = { name: live.metadata.name, ...(live.metadata.namespace ? { namespace: live.metadata.namespace } : {}) };
   if (mine?.fieldsV1) {
-    const picked = pickFields(live, mine.fieldsV1) as KubeObject;
+    const picked = withStringDataAsData(pickFields(live, mine.fieldsV1) as KubeObject, live, mine.fieldsV1);
     return { ...picked, apiVersion, kind, metadata: { ...(isRecord(picked.metadata) ? picked.metadata : {}), ...identity } };
   }
   const { status: _status, metadata, ...rest } = live;

@@ -7,6 +7,7 @@ import {
   type ContainerStatus,
   type DaemonSet,
   type Deployment,
+  type KubeEvent,
   type Pod,
   type ReplicaSet,
   type StatefulSet,
@@ -40,7 +41,13 @@ export type VerdictOptions = {
   failuresAllowed: number;
   /** Seconds a container without a readiness probe must keep running before its pod counts: it is Ready the moment it starts. */
   stableSeconds: number;
+  /** Seconds an Unschedulable pod may wait while the cluster autoscaler adds a node for it. */
+  scaleUpGraceSeconds: number;
+  /** What the cluster autoscaler said of each pending pod, by pod name (from its events). */
+  autoscaler?: Map<string, AutoscalerWord>;
 };
+
+export type AutoscalerWord = 'scaling-up' | 'cannot-scale';
 
 export const DEFAULT_FAILURES_ALLOWED = 1;
 export const DEFAULT_STABLE_SECONDS = 5;
@@ -49,7 +56,24 @@ export const DEFAULT_VERDICT_OPTIONS: Omit<VerdictOptions, 'now'> = {
   pullGraceSeconds: 60,
   failuresAllowed: DEFAULT_FAILURES_ALLOWED,
   stableSeconds: DEFAULT_STABLE_SECONDS,
+  scaleUpGraceSeconds: 300,
 };
+
+/**
+ * The cluster autoscaler's latest word on each pod (pure): TriggeredScaleUp (a node is coming, which
+ * takes minutes) or NotTriggerScaleUp (no node group would fit it).
+ */
+export function autoscalerWords(events: KubeEvent[]): Map<string, AutoscalerWord> {
+  const latest = new Map<string, { at: number; word: AutoscalerWord }>();
+  for (const e of events) {
+    const word = e.reason === 'TriggeredScaleUp' ? 'scaling-up' : e.reason === 'NotTriggerScaleUp' ? 'cannot-scale' : undefined;
+    const pod = e.involvedObject?.kind === 'Pod' ? e.involvedObject.name : undefined;
+    if (!word || !pod) continue;
+    const at = Date.parse(e.lastTimestamp ?? e.eventTime ?? '') || 0;
+    if ((latest.get(pod)?.at ?? -1) <= at) latest.set(pod, { at, word });
+  }
+  return new Map([...latest].map(([pod, { word }]) => [pod, word]));
+}
 
 const REVISION = 'deployment.kubernetes.io/revision';
 // Docker Hub's "repository does not exist or may require authorization" is left out: it is also how
@@ -157,15 +181,14 @@ export function podFailures(pod: Pod, opts: VerdictOptions): PodFailure[] {
   const status = pod.status ?? {};
   const scheduled = conditionOf(pod, 'PodScheduled');
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-    if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < opts.unschedulableGraceSeconds) return [];
-    return [
-      {
-        pod: pod.metadata.name,
-        reason: 'Unschedulable',
-        message: scheduled.message ?? '',
-        hint: 'no node has room for the requests: lower resources.requests or add nodes',
-      },
-    ];
+    const word = opts.autoscaler?.get(pod.metadata.name);
+    const grace = word === 'cannot-scale' ? 0 : word === 'scaling-up' ? opts.scaleUpGraceSeconds : opts.unschedulableGraceSeconds;
+    if (ago(scheduled.lastTransitionTime ?? pod.metadata.creationTimestamp, opts.now) < grace) return [];
+    const hint =
+      word === 'cannot-scale'
+        ? 'the cluster autoscaler cannot add a node that fits (NotTriggerScaleUp): lower resources.requests or widen the node groups'
+        : 'no node has room for the requests: lower resources.requests or add nodes';
+    return [{ pod: pod.metadata.name, reason: 'Unschedulable', message: scheduled.message ?? '', hint }];
   }
   const out: PodFailure[] = [];
   for (const cs of status.initContainerStatuses ?? []) {
@@ -180,14 +203,17 @@ export function podFailures(pod: Pod, opts: VerdictOptions): PodFailure[] {
 }
 
 /**
- * A pod whose containers without a readiness probe have not yet run for the stability window: such
- * a container is Ready the moment it starts, so a release that crashes a second later would pass.
+ * A pod with a container that has not yet run for the stability window although it must: one
+ * without a readiness probe (Ready the moment it starts, so a release that crashes a second later
+ * would pass), or one that has already failed (inside its allowance, a crash loop whose probe
+ * passes for an instant between crashes would pass too).
  */
 function settling(pod: Pod, opts: VerdictOptions): boolean {
   const unprobed = (pod.spec?.containers ?? []).filter((c) => !c.readinessProbe).map((c) => c.name);
   return (pod.status?.containerStatuses ?? []).some((cs) => {
     const started = cs.state?.running?.startedAt;
-    return unprobed.includes(cs.name) && started !== undefined && ago(started, opts.now) < opts.stableSeconds;
+    const mustSettle = unprobed.includes(cs.name) || (cs.restartCount ?? 0) > 0;
+    return mustSettle && started !== undefined && ago(started, opts.now) < opts.stableSeconds;
   });
 }
 
@@ -266,7 +292,9 @@ export function deploymentVerdict(d: Deployment, replicaSets: ReplicaSet[], pods
 
 export function statefulSetVerdict(s: StatefulSet, pods: Pod[], opts: VerdictOptions): Verdict {
   const status = s.status ?? {};
-  if (s.spec?.updateStrategy?.type === 'OnDelete') {
+  // OnDelete rolls nothing by itself: only a pending update (a pod left on an older template) fails.
+  const pendingUpdate = pods.some((p) => ownedBy(p, s.metadata.uid) && p.metadata.labels?.['controller-revision-hash'] !== status.updateRevision);
+  if (s.spec?.updateStrategy?.type === 'OnDelete' && status.updateRevision && pendingUpdate) {
     return failed([
       { pod: s.metadata.name, reason: 'OnDeleteStrategy', message: 'updateStrategy OnDelete never rolls pods by itself', hint: 'use RollingUpdate' },
     ]);
@@ -317,7 +345,7 @@ export function daemonSetVerdict(ds: DaemonSet, pods: Pod[], opts: VerdictOption
  * over; otherwise a readiness probe that never passed.
  */
 export function unreadyAtDeadline(pods: Pod[], now: number): PodFailure[] {
-  const strict: VerdictOptions = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0 };
+  const strict: VerdictOptions = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 0 };
   return pods
     .filter((p) => !p.metadata.deletionTimestamp && !isPodReady(p))
     .flatMap((p) => {

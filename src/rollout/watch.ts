@@ -1,9 +1,9 @@
 // Watches every changed workload at once (API watches through kubectl, no polling) and returns
 // as soon as all are Ready, or the moment one shows a failure signal, or at the deadline.
 import type { KubeClient, WatchStream } from '../kube/client.js';
-import type { KubeObject, List, Pod } from '../kube/objects.js';
+import type { KubeEvent, KubeObject, List, Pod } from '../kube/objects.js';
 import { collectionPath } from '../kube/resources.js';
-import { DEFAULT_VERDICT_OPTIONS, isPodReady, unreadyAtDeadline, type PodFailure, type Verdict, type VerdictOptions } from './verdict.js';
+import { autoscalerWords, DEFAULT_VERDICT_OPTIONS, isPodReady, unreadyAtDeadline, type PodFailure, type Verdict, type VerdictOptions } from './verdict.js';
 import { workloadId, workloadKind, type Related, type WorkloadRef } from './workloads.js';
 
 export type Outcome = {
@@ -136,7 +136,8 @@ function firstDoomedPod(targets: WorkloadRef[], verdicts: Map<string, Verdict>, 
 }
 
 /** The kinds to list and watch: the workloads' own and what their verdicts read. */
-const kindsFor = (targets: WorkloadRef[]) => [...new Set(targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]))];
+// Events carry the cluster autoscaler's word on pods that wait for a node.
+const kindsFor = (targets: WorkloadRef[]) => [...new Set([...targets.flatMap((t) => [t.kind, ...workloadKind(t.kind).reads]), 'Event'])];
 
 type Soak = { baseline: Map<string, Map<string, PodHealth>> };
 
@@ -194,7 +195,7 @@ class RolloutWatch {
   }
 
   private verdictOptions(): VerdictOptions {
-    return { ...DEFAULT_VERDICT_OPTIONS, ...this.opts.judgement, now: Date.now() };
+    return { ...DEFAULT_VERDICT_OPTIONS, ...this.opts.judgement, now: Date.now(), autoscaler: autoscalerWords(this.cache.all('Event') as KubeEvent[]) };
   }
 
   private atDeadline(): void {

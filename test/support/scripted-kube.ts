@@ -18,6 +18,7 @@ const KIND_OF_PLURAL: Record<string, string> = {
   daemonsets: 'DaemonSet',
   controllerrevisions: 'ControllerRevision',
   horizontalpodautoscalers: 'HorizontalPodAutoscaler',
+  events: 'Event',
 };
 
 export const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });

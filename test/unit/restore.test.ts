@@ -31,6 +31,15 @@ describe('appliedConfiguration: what our field manager applied, from the live ob
     expect(applied).not.toHaveProperty('status');
   });
 
+  test('a Secret applied with stringData: the values come back as data, as they were stored', () => {
+    expect(appliedConfiguration(live('s'), 'medaudit-deploy')).toEqual({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's', namespace: 'fx-sd' },
+      data: { TOKEN: 'YWJj' },
+    });
+  });
+
   test('pickFields keeps list order and picks items by value and index too', () => {
     const set = { 'f:args': { 'v:"b"': {}, 'v:"a"': {} }, 'f:ports': { 'i:1': { 'f:port': {} } } };
     expect(pickFields({ args: ['a', 'x', 'b'], ports: [{ port: 1 }, { port: 2, name: 'n' }], other: 1 }, set)).toEqual({

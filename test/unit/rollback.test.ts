@@ -180,6 +180,7 @@ describe('explain and summaryMarkdown', () => {
     pullGraceSeconds: 60,
     failuresAllowed: 0,
     stableSeconds: 0,
+    scaleUpGraceSeconds: 300,
   });
   const failure = verdict.failures[0];
   const diagnosis: Diagnosis = {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../src/kube/objects.js';
 import {
+  autoscalerWords,
   DEFAULT_VERDICT_OPTIONS,
   deploymentVerdict,
   isPodReady,
@@ -30,7 +31,7 @@ const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(fixtureDi
 const deploymentFixture = (name: string) => load<DeploymentFixture>(`${name}.json`);
 const statefulSetFixture = (name: string) => load<StatefulSetFixture>(`${name}.json`);
 
-const GRACE = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60, failuresAllowed: 0, stableSeconds: 0 };
+const GRACE = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 300 };
 const at = (iso: string, plusSeconds = 0): VerdictOptions => ({ now: Date.parse(iso) + plusSeconds * 1000, ...GRACE });
 const optionsOf = (f: { capturedAt: string }) => at(f.capturedAt);
 const verdictOf = (f: DeploymentFixture, opts: VerdictOptions = optionsOf(f)) => deploymentVerdict(f.deployment, f.replicaSets, f.pods, opts);
@@ -525,9 +526,62 @@ describe('the stability window: a container without a readiness probe must keep 
     expect(verdictOf(f, at(10)).state).toBe('ready');
   });
 
+  test('a pod that has already failed must keep running for the window, probe or not', () => {
+    const f = deploymentFixture('healthy-complete');
+    const last = startedAt(f);
+    for (const p of f.pods) for (const cs of statuses(p)) cs.restartCount = 1;
+    expect(verdictOf(f, { ...optionsOf(f), now: last + 1000, stableSeconds: 10 }).state).toBe('progressing');
+    expect(verdictOf(f, { ...optionsOf(f), now: last + 11_000, stableSeconds: 10 }).state).toBe('ready');
+  });
+
   test('containers with a readiness probe are taken at their word', () => {
     const f = deploymentFixture('healthy-complete');
     const last = startedAt(f);
     expect(verdictOf(f, { ...optionsOf(f), now: last + 1000, stableSeconds: 10 }).state).toBe('ready');
+  });
+});
+
+describe('a StatefulSet with updateStrategy OnDelete', () => {
+  test('with every pod on its revision it is judged like any other; with an update pending it fails, as nothing will roll it', () => {
+    const f = statefulSetFixture('statefulset-ready');
+    f.statefulSet.spec.updateStrategy = { type: 'OnDelete' };
+    const opts = at(f.capturedAt);
+    expect(statefulSetVerdict(f.statefulSet, f.pods, opts).state).toBe('ready');
+    f.statefulSet.status.updateRevision = `${f.statefulSet.status.currentRevision}-next`;
+    expect(statefulSetVerdict(f.statefulSet, f.pods, opts).failures.map((x) => x.reason)).toEqual(['OnDeleteStrategy']);
+  });
+});
+
+describe("the cluster autoscaler's word on an unschedulable pod", () => {
+  const f = deploymentFixture('unschedulable');
+  const pending = podsOf(f, currentRs(f)).find((p) => condition(p, 'PodScheduled')?.reason === 'Unschedulable')!;
+  const since = condition(pending, 'PodScheduled').lastTransitionTime as string;
+  const event = (reason: string, at: string) => ({
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${pending.metadata.name}.${reason}` },
+    reason,
+    source: { component: 'cluster-autoscaler' },
+    involvedObject: { kind: 'Pod', name: pending.metadata.name },
+    lastTimestamp: at,
+  });
+  const withWord = (seconds: number, ...events: ReturnType<typeof event>[]) => ({ ...at(since, seconds), autoscaler: autoscalerWords(events) });
+
+  test('a scale-up under way (TriggeredScaleUp) waits for the node, up to the scale-up grace', () => {
+    const opts = (s: number) => withWord(s, event('TriggeredScaleUp', since));
+    expect(verdictOf(f, opts(31)).failures).toEqual([]);
+    expect(verdictOf(f, opts(299)).failures).toEqual([]);
+    expect(verdictOf(f, opts(301)).failures.map((x) => x.reason)).toEqual(['Unschedulable']);
+  });
+
+  test('a scale-up that cannot help (NotTriggerScaleUp) fails at once, saying so', () => {
+    const v = verdictOf(f, withWord(1, event('NotTriggerScaleUp', since)));
+    expect(v.failures).toEqual([expect.objectContaining({ reason: 'Unschedulable', hint: expect.stringContaining('NotTriggerScaleUp') })]);
+  });
+
+  test('the latest word counts', () => {
+    const later = new Date(Date.parse(since) + 5000).toISOString();
+    expect(autoscalerWords([event('NotTriggerScaleUp', since), event('TriggeredScaleUp', later)]).get(pending.metadata.name)).toBe('scaling-up');
+    expect(verdictOf(f, withWord(31, event('NotTriggerScaleUp', since), event('TriggeredScaleUp', later))).failures).toEqual([]);
   });
 });

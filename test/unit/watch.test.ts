@@ -23,7 +23,7 @@ function setup() {
   return { kube, lines, opts };
 }
 
-/** Waits until the watch has listed and opened a stream for every kind it needs. */
+/** Waits until the watch has listed and opened a stream for every kind it needs (a Deployment: itself, ReplicaSets, Pods, Events). */
 async function watching(kube: ScriptedKube, streams: number) {
   for (let i = 0; i < 100 && kube.openWatches() < streams; i++) await sleep(10);
   expect(kube.openWatches()).toBe(streams);
@@ -47,7 +47,7 @@ describe('watchRollout', () => {
     const { kube, lines, opts } = setup();
     serveDeployment(kube, deploymentFixture('rolling-in-progress'));
     const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts());
-    await watching(kube, 3);
+    await watching(kube, 4);
     serveDeployment(kube, deploymentFixture('healthy-complete'));
     const outcome = await watch;
     expect(outcome.ok).toBe(true);
@@ -113,7 +113,7 @@ describe('watchRollout', () => {
     const { kube, opts } = setup();
     serveDeployment(kube, deploymentFixture('rolling-in-progress'));
     const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts());
-    await watching(kube, 3);
+    await watching(kube, 4);
     kube.endWatches();
     // Changed while no watch was open: only the relist can see it.
     serveDeployment(kube, deploymentFixture('healthy-complete'));
@@ -127,7 +127,7 @@ describe('watchRollout', () => {
     const { kube, opts } = setup();
     serveDeployment(kube, deploymentFixture('rolling-in-progress'));
     const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts());
-    await watching(kube, 3);
+    await watching(kube, 4);
     kube.expireWatches('Pod');
     await sleep(300);
     serveDeployment(kube, deploymentFixture('healthy-complete'));
@@ -140,7 +140,7 @@ describe('watchRollout', () => {
     const { kube, opts } = setup();
     serveDeployment(kube, deploymentFixture('healthy-complete'));
     const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts({ soakMs: 5000 }));
-    await watching(kube, 3);
+    await watching(kube, 4);
     await sleep(100);
     serveDeployment(kube, restarted(deploymentFixture('healthy-complete')));
     const outcome = await watch;
@@ -169,7 +169,7 @@ describe('watchRollout', () => {
     moved.deployment.metadata.generation = 9;
     serveDeployment(kube, moved);
     const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts());
-    await watching(kube, 3);
+    await watching(kube, 4);
     await sleep(200);
     expect(lines).toEqual(['Deployment/backend waiting: waiting for the controller to see the new spec']);
     serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 9));
@@ -183,7 +183,7 @@ describe('watchRollout soak with pods that leave', () => {
     const { kube, opts } = setup();
     serveDeployment(kube, deploymentFixture('healthy-complete'));
     const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts({ soakMs: 1500 }));
-    await watching(kube, 3);
+    await watching(kube, 4);
     await sleep(100);
     const evicted = deploymentFixture('healthy-complete').pods[0];
     // The eviction: deletionTimestamp set, readiness and the container going away, then the pod removed.
