@@ -4,7 +4,7 @@ import { InputError } from './errors.js';
 import { formatImageReference, isValidTag, parseImageReference } from './image/reference.js';
 import { isDns1123Label } from './manifests/validate.js';
 
-export type Command = 'deploy' | 'destroy' | 'janitor';
+export type Command = 'deploy' | 'build' | 'destroy' | 'janitor';
 
 export type Inputs = {
   command: Command;
@@ -37,7 +37,9 @@ export type Inputs = {
 
 type Get = (name: string) => string;
 
-const COMMANDS: readonly Command[] = ['deploy', 'destroy', 'janitor'];
+const COMMANDS: readonly Command[] = ['deploy', 'build', 'destroy', 'janitor'];
+/** The commands that make an image: they need its repository and a tag. */
+const IMAGE_COMMANDS: readonly Command[] = ['deploy', 'build'];
 const TRUE_WORDS = ['true', 'yes', '1'];
 const FALSE_WORDS = ['false', 'no', '0'];
 const SHA_TAG_LENGTH = 12;
@@ -111,7 +113,8 @@ function parseManifests(get: Get, defaultManifests: string): string[] {
 function parseImage(get: Get, command: Command): string {
   const text = optional(get, 'image');
   if (text === undefined) {
-    if (command === 'deploy') throw new InputError('image', 'required for deploy: the repository to build and push, such as ghcr.io/acme/medaudit-backend');
+    if (IMAGE_COMMANDS.includes(command))
+      throw new InputError('image', `required for ${command}: the repository to build and push, such as ghcr.io/acme/medaudit-backend`);
     return '';
   }
   let ref;
@@ -132,7 +135,7 @@ function parseTag(get: Get, command: Command, sha: string | undefined): string {
   const derived = sha ? `sha-${sha.slice(0, SHA_TAG_LENGTH)}` : undefined;
   const tag = given ?? derived;
   if (tag === undefined) {
-    if (command === 'deploy') throw new InputError('tag', 'no tag given and no commit SHA to derive one from');
+    if (IMAGE_COMMANDS.includes(command)) throw new InputError('tag', 'no tag given and no commit SHA to derive one from');
     return '';
   }
   if (!isValidTag(tag)) {

@@ -25,15 +25,15 @@ export const FLAGS = [
   ['rollback', 'true|false (default true)'],
   ['dry-run', 'validate, server-side dry run and diff only'],
   ['field-manager', 'default medaudit-deploy'],
-  ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
+  ['preview', 'PR number: deploy (or destroy, or clean up) the preview medaudit-pr-<N>'],
   ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
-  ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
+  ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN; used with GITHUB_REPOSITORY)'],
 ] as const;
 const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run']);
 
 export function usage(): string {
   return [
-    'usage: medaudit-deploy [deploy|destroy|janitor] --image REPOSITORY [--flag value]...',
+    'usage: medaudit-deploy [deploy|build|destroy|janitor] --image REPOSITORY [--flag value]...',
     '',
     ...FLAGS.map(([f, d]) => `  --${f.padEnd(22)} ${d}`),
     '',
