@@ -2,7 +2,7 @@
 // local stand-in for the GitHub API (which records every request), destroys, and sweeps.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import path from 'node:path';
-import { kubectl, kubectlJson, REGISTRY, REPO, tryKubectl } from '../support/cluster.js';
+import { kubectl, kubectlJson, labelledPreview, REGISTRY, REPO, tryKubectl } from '../support/cluster.js';
 import { runAction, sampleWorkspace } from '../support/action.js';
 import { FakeGitHub } from '../support/github-fake.js';
 
@@ -151,8 +151,7 @@ describe('guards and the janitor', () => {
       [124, future],
       [125, past],
     ]) {
-      kubectl(['create', 'namespace', `medaudit-pr-${pr}`]);
-      kubectl(['label', 'namespace', `medaudit-pr-${pr}`, 'medaudit.io/preview=true', `medaudit.io/pr=${pr}`, `medaudit.io/expires=${expires}`]);
+      labelledPreview(pr, 'acme/medaudit-backend', expires);
     }
     gh.pulls.set(123, 'closed');
     gh.pulls.set(124, 'open');
