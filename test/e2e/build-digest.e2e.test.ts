@@ -95,6 +95,7 @@ describe('a private registry logged into earlier in the job, no credentials give
     );
     expect(run.code).toBe(0);
     expect(run.outputs.digest).toBe(await servedDigest('wf/build-private', 'private-classic'));
-    expect(run.log).not.toContain(PASSWORD);
+    // Only the runner's mask command names it.
+    expect(run.log.replace(/^::add-mask::.*$/gm, '')).not.toContain(PASSWORD);
   });
 });
