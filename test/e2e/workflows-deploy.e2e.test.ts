@@ -45,6 +45,8 @@ describe("a backend repository's workflow calling deploy.yml", () => {
     const run = await dispatch({ namespace: ns, tag: 'wf-good', 'build-args': 'SIM_MESSAGE=wf-good' });
     expect(run.log).toContain('🏁  Job succeeded');
     expect(run.code).toBe(0);
+    // The runner has docker buildx, as GitHub's runners do.
+    expect(run.log).toContain('with docker buildx (BuildKit), pushing it');
     const digest = await registryDigest('wf-good');
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(run.log).toContain(`released status=deployed rolled-back=false image=${IMAGE}@${digest}`);

@@ -21,11 +21,16 @@ const PINNED_STAND_INS: Record<string, string> = {
   'aquasecurity/trivy-action@ed142fd0673e97e23eac54620cfb913e5ce36c25': 'aquasecurity-trivy-action',
 };
 
+const tool = (script: string) => execFileSync('bash', [path.join(REPO, 'test', 'tools', script)], { encoding: 'utf8' }).trim();
 let actPath: string | undefined;
 /** act, built once into the tool cache (test/tools/act.sh). */
 export function act(): string {
-  return (actPath ??= execFileSync('bash', [path.join(REPO, 'test', 'tools', 'act.sh')], { encoding: 'utf8' }).trim());
+  return (actPath ??= tool('act.sh'));
 }
+
+let buildxConfig: string | undefined;
+/** A docker config holding the buildx plugin: the runner has docker buildx, as GitHub's runners do. */
+const withBuildx = () => (buildxConfig ??= tool('buildx.sh'));
 
 const SCOPES = ['actions', 'checks', 'contents', 'deployments', 'issues', 'packages', 'pages', 'pull-requests', 'statuses'];
 
@@ -137,7 +142,7 @@ export async function runAct(o: ActOptions): Promise<ActRun> {
     ...Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
   ];
   const started = Date.now();
-  const child = spawn(act(), args, { cwd: o.repo, env: withNode24(clusterEnv()), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(act(), args, { cwd: o.repo, env: { ...withNode24(clusterEnv()), DOCKER_CONFIG: withBuildx() }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (c) => (log += c));
   child.stderr.on('data', (c) => (log += c));
