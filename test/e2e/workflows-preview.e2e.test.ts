@@ -127,6 +127,19 @@ describe(`a pull request's preview, #${PR}`, () => {
   });
 });
 
+describe('a pull request from a fork', () => {
+  test('opened: a notice, no preview, no GitHub call', async () => {
+    const before = gh.requests.length;
+    const payload = pullRequest('opened', 9306, 'd'.repeat(40));
+    payload.pull_request.head.repo.full_name = 'someone/medaudit-backend';
+    const run = await preview('pull_request', 'fork-notice', payload);
+    expect(run.code).toBe(0);
+    expect(run.log).toContain('::notice title=No preview for forks::');
+    expect(exists('medaudit-pr-9306')).toBe(false);
+    expect(gh.requests.length).toBe(before);
+  });
+});
+
 describe('the scheduled janitor', () => {
   test("cleans this repository's closed preview inside its PR's group; keeps the open one and another repository's", async () => {
     labelledPreview(CLOSED, REPOSITORY);
