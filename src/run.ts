@@ -11,11 +11,10 @@ import { deploy, type RunContext, type Tools } from './pipeline.js';
 import { GitHub, repoFromEnv } from './github/api.js';
 import { releaseImage } from './image/release.js';
 import { announce, conclude, destroy, janitor, previewLabelsOf } from './preview/lifecycle.js';
-import { ownershipRefusal, previewNamespace } from './preview/names.js';
+import { ownershipRefusal, previewNamespace, type JanitorDecision } from './preview/names.js';
 import { bestEffort, type Reporter } from './report/reporter.js';
 import { summaryMarkdown } from './report/summary.js';
 import { revisionsJson, type ReleaseResult } from './result.js';
-import type { JanitorDecision } from './preview/names.js';
 
 export { defaultManifests } from './action-root.js';
 
