@@ -124,6 +124,28 @@ describe(`preview of PR #${PR}`, () => {
 });
 
 describe('guards and the janitor', () => {
+  test("another repository's preview with the same PR number: destroy and a preview deploy are refused, nothing changed", async () => {
+    labelledPreview(126, 'someone-else/api');
+    try {
+      const before = kubectlJson(['get', 'namespace', 'medaudit-pr-126']).metadata.resourceVersion;
+      const writes = gh.writes().length;
+      const destroyed = await action({ command: 'destroy', preview: '126' });
+      expect(destroyed.code).toBe(1);
+      expect(destroyed.outputs['failure-reason']).toBe(
+        "namespace 'medaudit-pr-126' is the preview of repository someone-else/api, not of acme/medaudit-backend: refusing to delete it",
+      );
+      const deployed = await action({ tag: 'preview-126', preview: '126', 'preview-domain': DOMAIN });
+      expect(deployed.code).toBe(1);
+      expect(deployed.outputs['failure-reason']).toMatch(
+        /is the preview of repository someone-else\/api, not of acme\/medaudit-backend: refusing to deploy a preview into it/,
+      );
+      expect(kubectlJson(['get', 'namespace', 'medaudit-pr-126']).metadata.resourceVersion).toBe(before);
+      expect(gh.writes().length).toBe(writes);
+    } finally {
+      tryKubectl(['delete', 'namespace', 'medaudit-pr-126', '--wait=false']);
+    }
+  });
+
   test('destroy pointed at a namespace without the preview labels is refused, nothing deleted', async () => {
     const created = !exists('medaudit');
     if (created) kubectl(['create', 'namespace', 'medaudit']);
