@@ -36235,7 +36235,8 @@ function unreadyAtDeadline(pods, now) {
 
 
 
-const COMMANDS = ['deploy', 'destroy', 'janitor'];
+const COMMANDS = ['deploy', 'build', 'destroy', 'janitor'];
+const IMAGE_COMMANDS = ['deploy', 'build'];
 const TRUE_WORDS = ['true', 'yes', '1'];
 const FALSE_WORDS = ['false', 'no', '0'];
 const SHA_TAG_LENGTH = 12;
@@ -36304,8 +36305,8 @@ function parseManifests(get, defaultManifests) {
 function parseImage(get, command) {
     const text = optional(get, 'image');
     if (text === undefined) {
-        if (command === 'deploy')
-            throw new InputError('image', 'required for deploy: the repository to build and push, such as ghcr.io/acme/medaudit-backend');
+        if (IMAGE_COMMANDS.includes(command))
+            throw new InputError('image', `required for ${command}: the repository to build and push, such as ghcr.io/acme/medaudit-backend`);
         return '';
     }
     let ref;
@@ -36326,7 +36327,7 @@ function parseTag(get, command, sha) {
     const derived = sha ? `sha-${sha.slice(0, SHA_TAG_LENGTH)}` : undefined;
     const tag = given ?? derived;
     if (tag === undefined) {
-        if (command === 'deploy')
+        if (IMAGE_COMMANDS.includes(command))
             throw new InputError('tag', 'no tag given and no commit SHA to derive one from');
         return '';
     }
@@ -37375,9 +37376,8 @@ async function rollBack(kube, namespace, before, opts) {
     return { steps, healthy: outcome.ok && allRestored };
 }
 
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./src/image/build.ts
+
 
 
 
@@ -37403,9 +37403,11 @@ function dockerCli(configDir) {
 }
 function privateDockerConfig(tmpRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir()) {
     const dir = (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_default().join(tmpRoot, 'medaudit-docker-'));
-    const current = external_node_path_default().join(process.env.DOCKER_CONFIG || external_node_path_default().join(external_node_os_default().homedir(), '.docker'), 'config.json');
-    if ((0,external_node_fs_namespaceObject.existsSync)(current))
-        (0,external_node_fs_namespaceObject.copyFileSync)(current, external_node_path_default().join(dir, 'config.json'));
+    const from = process.env.DOCKER_CONFIG || external_node_path_default().join(external_node_os_default().homedir(), '.docker');
+    if ((0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(from, 'config.json')))
+        (0,external_node_fs_namespaceObject.copyFileSync)(external_node_path_default().join(from, 'config.json'), external_node_path_default().join(dir, 'config.json'));
+    if ((0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(from, 'cli-plugins')))
+        (0,external_node_fs_namespaceObject.symlinkSync)(external_node_path_default().join(from, 'cli-plugins'), external_node_path_default().join(dir, 'cli-plugins'));
     return { dir, remove: () => (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true }) };
 }
 const build_TRANSIENT = /timeout|timed out|connection reset|connection refused|EOF|502|503|504|TLS handshake|temporary failure|i\/o timeout/i;
@@ -37421,7 +37423,7 @@ function ociLabels(source, revision, created) {
 }
 function buildArgs(req, buildx) {
     return [
-        ...(buildx ? ['buildx', 'build', '--load'] : ['build']),
+        ...(buildx ? ['buildx', 'build', buildx.push ? '--push' : '--load', '--metadata-file', buildx.metadataFile] : ['build']),
         '--file',
         req.dockerfile,
         '--tag',
@@ -37431,12 +37433,52 @@ function buildArgs(req, buildx) {
         req.context,
     ];
 }
-async function build(d, req, log) {
-    const buildx = await hasBuildx(d);
-    log(`building ${req.tagged} from ${req.dockerfile} with ${buildx ? 'docker buildx' : 'docker build'}`);
-    const r = await d.run(buildArgs(req, buildx));
+const build_failed = (what, r) => new Error(`${what} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+function metadataDigest(text) {
+    const meta = JSON.parse(text);
+    const digest = meta['containerimage.digest'];
+    return typeof digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(digest) ? digest : undefined;
+}
+function pushedDigest(output) {
+    return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1];
+}
+async function repoDigest(d, tagged) {
+    const r = await d.run(['image', 'inspect', '--format', '{{json .RepoDigests}}', tagged]);
     if (r.code !== 0)
-        throw new Error(`docker build failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+        return undefined;
+    const repository = normalizedRepository(parseImageReference(tagged));
+    const mine = JSON.parse(r.stdout.trim() || '[]').filter((e) => normalizedRepository(parseImageReference(e)) === repository);
+    return mine.length === 1 ? mine[0].slice(mine[0].indexOf('@') + 1) : undefined;
+}
+async function buildAndPush(d, req, pushIt, log) {
+    if (await hasBuildx(d)) {
+        log(`building ${req.tagged} from ${req.dockerfile} with docker buildx (BuildKit)${pushIt ? ', pushing it' : ''}`);
+        const dir = (0,external_node_fs_namespaceObject.mkdtempSync)(external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'medaudit-buildx-'));
+        try {
+            const metadataFile = external_node_path_default().join(dir, 'metadata.json');
+            const r = await d.run(buildArgs(req, { push: pushIt, metadataFile }));
+            if (r.code !== 0)
+                throw build_failed('docker buildx build', r);
+            if (!pushIt)
+                return undefined;
+            const digest = (0,external_node_fs_namespaceObject.existsSync)(metadataFile) ? metadataDigest((0,external_node_fs_namespaceObject.readFileSync)(metadataFile, 'utf8')) : undefined;
+            if (digest)
+                return digest;
+            log('BuildKit wrote no digest to its metadata file; reading the image RepoDigests');
+            return await repoDigest(d, req.tagged);
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true });
+        }
+    }
+    log(`building ${req.tagged} from ${req.dockerfile} with docker build (no buildx plugin)`);
+    const r = await d.run(buildArgs(req));
+    if (r.code !== 0)
+        throw build_failed('docker build', r);
+    if (!pushIt)
+        return undefined;
+    const output = await push(d, req.tagged, log);
+    return pushedDigest(output) ?? (await repoDigest(d, req.tagged));
 }
 async function login(d, registry, username, password) {
     const r = await d.run(['login', registry, '--username', username, '--password-stdin'], password);
@@ -37450,7 +37492,7 @@ async function push(d, tagged, log, attempts = 3, pauseMs = 2000) {
     for (let i = 1;; i++) {
         const r = await d.run(['push', tagged]);
         if (r.code === 0)
-            return;
+            return r.stdout;
         const why = (r.stderr || r.stdout).trim();
         if (i >= attempts || !build_TRANSIENT.test(why))
             throw new Error(`docker push ${tagged} failed: ${why}`);
@@ -38472,7 +38514,8 @@ async function manifestDigest(ref, creds) {
     const headers = { Accept: ACCEPT };
     let res = await fetch(url, { method: 'HEAD', headers });
     if (res.status === 401) {
-        const bearer = await token(res.headers.get('www-authenticate') ?? '', creds);
+        const challenge = res.headers.get('www-authenticate') ?? '';
+        const bearer = /^bearer /i.test(challenge) ? await token(challenge, creds) : undefined;
         if (bearer)
             headers.Authorization = `Bearer ${bearer}`;
         else if (creds)
@@ -38505,13 +38548,13 @@ async function lookUp(inputs, ref) {
         return { ref, pinned: tagged };
     throw new InputError('tag', `${tagged} is not in the registry (build is false, so it must exist)`);
 }
-async function pushLoggedIn(d, inputs, ref, log) {
+async function loggedIn(d, inputs, ref, work) {
     const creds = credentialsOf(inputs);
     const registry = ref.registry ?? 'docker.io';
     if (creds)
         await login(d, registry, creds.username, creds.password);
     try {
-        await push(d, formatImageReference(ref), log);
+        return await work();
     }
     finally {
         if (creds)
@@ -38524,15 +38567,14 @@ async function releaseImage(inputs, ctx, d, log, warn) {
         return lookUp(inputs, ref);
     const tagged = formatImageReference(ref);
     const labels = ociLabels(ctx.repositoryUrl, ctx.sha, new Date());
-    await build(d, { tagged, dockerfile: dockerfilePath(inputs, ctx.cwd), context: external_node_path_default().resolve(ctx.cwd, inputs.context), buildArgs: inputs.buildArgs, labels }, log);
+    const request = { tagged, dockerfile: dockerfilePath(inputs, ctx.cwd), context: external_node_path_default().resolve(ctx.cwd, inputs.context), buildArgs: inputs.buildArgs, labels };
+    const digest = await loggedIn(d, inputs, ref, () => buildAndPush(d, request, inputs.push, log));
     if (!inputs.push) {
         warn(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
         return { ref, pinned: tagged };
     }
-    await pushLoggedIn(d, inputs, ref, log);
-    const digest = await manifestDigest(ref, credentialsOf(inputs));
     if (!digest)
-        throw new Error(`the registry does not list ${tagged} right after the push`);
+        throw new Error(`the builder reported no digest for ${tagged} after pushing it`);
     log(`pushed ${tagged} (${digest})`);
     return { ref, pinned: pinImage(ref, digest), digest };
 }
@@ -38803,7 +38845,31 @@ function requiredPermissions(objects, namespaceExists) {
     return out;
 }
 
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/action-root.ts
+
+
+
+function actionRoot(from = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url))) {
+    let dir = from;
+    while (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, 'action.yml'))) {
+        const up = external_node_path_default().dirname(dir);
+        if (up === dir)
+            return from;
+        dir = up;
+    }
+    return dir;
+}
+const defaultManifests = (preview = false) => external_node_path_default().join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
+function isBundledManifests(dir) {
+    const real = (p) => ((0,external_node_fs_namespaceObject.existsSync)(p) ? (0,external_node_fs_namespaceObject.realpathSync)(p) : external_node_path_default().resolve(p));
+    const relative = external_node_path_default().relative(real(defaultManifests()), real(dir));
+    return !relative.startsWith('..') && !external_node_path_default().isAbsolute(relative);
+}
+
 ;// CONCATENATED MODULE: ./src/manifests/render.ts
+
 
 
 
@@ -38833,7 +38899,8 @@ async function parse(kube, source, file, input) {
 }
 async function render(kube, dir) {
     try {
-        return (await kube.run(['kustomize', '--load-restrictor=LoadRestrictionsNone', dir])).stdout;
+        const restrictor = isBundledManifests(dir) ? ['--load-restrictor=LoadRestrictionsNone'] : [];
+        return (await kube.run(['kustomize', ...restrictor, dir])).stdout;
     }
     catch (err) {
         if (err instanceof KubectlError)
@@ -39057,9 +39124,12 @@ function setNamespace(objects, namespace) {
 
 
 
+
 const PREVIEW_LABEL = 'medaudit.io/preview';
 const PR_LABEL = 'medaudit.io/pr';
 const EXPIRES_LABEL = 'medaudit.io/expires';
+const REPOSITORY_LABEL = 'medaudit.io/repository';
+const LABEL_VALUE_MAX = 63;
 const PREVIEW_TTL_SECONDS = 7 * 24 * 3600;
 function previewNamespace(pr) {
     const ns = `medaudit-pr-${pr}`;
@@ -39073,14 +39143,22 @@ function previewHost(pr, domain) {
         throw new InputError('preview-domain', 'a preview needs a domain for its host pr-<N>.<domain>');
     return `pr-${pr}.${domain}`;
 }
+function repositoryLabelValue(repository) {
+    const plain = repository.replace(/[^A-Za-z0-9_.-]/g, '_');
+    if (plain.length <= LABEL_VALUE_MAX)
+        return plain;
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(repository).digest('hex').slice(0, 16);
+    return `${plain.slice(0, LABEL_VALUE_MAX - hash.length - 1)}-${hash}`;
+}
 function previewLabels(pr, expiresAt, repository) {
     return {
         [PREVIEW_LABEL]: 'true',
         [PR_LABEL]: String(pr),
         [EXPIRES_LABEL]: String(Math.floor(expiresAt.getTime() / 1000)),
-        ...(repository ? { 'medaudit.io/repository': repository.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 63) } : {}),
+        ...(repository ? { [REPOSITORY_LABEL]: repositoryLabelValue(repository) } : {}),
     };
 }
+const previewSelector = (repository) => [`${PREVIEW_LABEL}=true`, ...(repository ? [`${REPOSITORY_LABEL}=${repositoryLabelValue(repository)}`] : [])].join(',');
 const withHost = (o, host) => {
     if (o.kind !== 'Ingress')
         return o;
@@ -39100,11 +39178,15 @@ function previewObjects(objects, pr, host, labels) {
     }
     return moved.map((o) => (o.kind === 'Namespace' ? { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } } : o));
 }
-function destroyRefusal(namespace, labels, pr) {
+function ownershipRefusal(namespace, labels, pr, repository, verb = 'delete') {
     if (labels?.[PREVIEW_LABEL] !== 'true')
-        return `namespace '${namespace}' has no ${PREVIEW_LABEL}=true label: it is not a preview, refusing to delete it`;
+        return `namespace '${namespace}' has no ${PREVIEW_LABEL}=true label: it is not a preview, refusing to ${verb} it`;
     if (pr !== undefined && labels[PR_LABEL] !== String(pr))
-        return `namespace '${namespace}' belongs to PR ${labels[PR_LABEL]}, not ${pr}: refusing to delete it`;
+        return `namespace '${namespace}' belongs to PR ${labels[PR_LABEL]}, not ${pr}: refusing to ${verb} it`;
+    if (repository && labels[REPOSITORY_LABEL] !== repositoryLabelValue(repository)) {
+        const owner = labels[REPOSITORY_LABEL] ? `repository ${labels[REPOSITORY_LABEL].replace('_', '/')}` : 'no repository (no ' + REPOSITORY_LABEL + ' label)';
+        return `namespace '${namespace}' is the preview of ${owner}, not of ${repository}: refusing to ${verb} it`;
+    }
     return undefined;
 }
 function janitorDecision(namespace, labels, state, now) {
@@ -44651,27 +44733,27 @@ function getOctokit(token, options, ...additionalPlugins) {
 ;// CONCATENATED MODULE: ./src/github/api.ts
 
 const COMMENT_MARKER = '<!-- medaudit-deploy:preview -->';
-function repoFromEnv() {
-    const full = process.env.GITHUB_REPOSITORY ?? '';
-    const [owner, repo] = full.split('/');
-    if (!owner || !repo)
-        throw new Error('GITHUB_REPOSITORY is not set (owner/repo)');
-    return { owner, repo };
+function repoFromEnv(full = process.env.GITHUB_REPOSITORY ?? '') {
+    const [owner, repo, ...rest] = full.split('/');
+    return owner && repo && !rest.length ? { owner, repo } : undefined;
 }
 class api_GitHub {
     repo;
     octokit;
-    constructor(token, repo = repoFromEnv()) {
+    constructor(token, repo) {
         this.repo = repo;
         this.octokit = getOctokit(token);
     }
-    async upsertComment(pr, body) {
-        const text = `${COMMENT_MARKER}\n${body}`;
+    async previewComment(pr) {
         const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.repo, issue_number: pr, per_page: 100 });
-        const mine = comments.find((c) => c.body?.startsWith(COMMENT_MARKER));
-        if (mine) {
-            await this.octokit.rest.issues.updateComment({ ...this.repo, comment_id: mine.id, body: text });
-            return mine.id;
+        return comments.find((c) => c.body?.startsWith(COMMENT_MARKER))?.id;
+    }
+    async upsertComment(pr, body, existing) {
+        const text = `${COMMENT_MARKER}\n${body}`;
+        const mine = existing ?? (await this.previewComment(pr));
+        if (mine !== undefined) {
+            await this.octokit.rest.issues.updateComment({ ...this.repo, comment_id: mine, body: text });
+            return mine;
         }
         const created = await this.octokit.rest.issues.createComment({ ...this.repo, issue_number: pr, body: text });
         return created.data.id;
@@ -44714,6 +44796,7 @@ class api_GitHub {
 ;// CONCATENATED MODULE: ./src/preview/lifecycle.ts
 
 
+
 const STATUS_WORDS = {
     deployed: '✅ deployed',
     'rolled-back': '↩️ failed and rolled back to the previous release',
@@ -44745,33 +44828,59 @@ async function conclude(gh, pr, sha, deploymentId, r) {
     await gh.setDeploymentStatus(deploymentId, ok ? 'success' : 'failure', ok ? r.url : undefined, ok ? 'preview is up' : r.failureReason);
     await gh.upsertComment(pr, commentBody(pr, sha, r));
 }
-async function namespaceLabels(kube, namespace) {
-    const r = await kube.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
-    return r.stdout.trim() ? (JSON.parse(r.stdout).metadata.labels ?? {}) : null;
+async function previewLabelsOf(kube, namespace) {
+    return (await findNamespace(kube, namespace))?.labels ?? null;
 }
-async function destroy(kube, namespace, pr, gh, reporter) {
-    const labels = await namespaceLabels(kube, namespace);
-    if (labels === null) {
+async function findNamespace(kube, namespace) {
+    const r = await kube.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
+    if (!r.stdout.trim())
+        return null;
+    const { metadata } = JSON.parse(r.stdout);
+    return { uid: metadata.uid ?? '', resourceVersion: metadata.resourceVersion ?? '', labels: metadata.labels ?? {} };
+}
+async function deleteExactly(kube, namespace, found) {
+    const options = { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: found.uid, resourceVersion: found.resourceVersion } };
+    const r = await kube.run(['delete', '--raw', `/api/v1/namespaces/${namespace}`, '-f', '-'], { input: JSON.stringify(options), allowFailure: true });
+    if (r.code !== 0) {
+        if (/Conflict|precondition|409/i.test(r.stderr))
+            throw new UserError(`namespace '${namespace}' changed after its labels were checked: not deleted`);
+        if (!/NotFound|not found/i.test(r.stderr))
+            throw new Error(`deleting namespace ${namespace} failed: ${r.stderr.trim()}`);
+    }
+    await kube.run(['wait', '--for=delete', `namespace/${namespace}`, '--timeout=180s'], { allowFailure: true });
+}
+async function tellDestroyed(gh, pr, namespace, existed, reporter) {
+    const comment = await gh.previewComment(pr);
+    if (!existed && comment === undefined) {
+        reporter.info(`PR #${pr} never had a preview: nothing to tell it`);
+        return;
+    }
+    const ids = await gh.deactivate(previewEnvironment(pr));
+    reporter.info(`marked ${ids.length} deployment(s) of ${previewEnvironment(pr)} inactive`);
+    await gh.upsertComment(pr, `### Preview for #${pr}: 🧹 destroyed\n\nNamespace \`${namespace}\` was deleted.`, comment);
+}
+async function destroy(kube, namespace, pr, { repository, gh }, reporter) {
+    const found = await findNamespace(kube, namespace);
+    if (found === null) {
         reporter.info(`namespace ${namespace} does not exist: nothing to delete`);
     }
     else {
-        const refusal = destroyRefusal(namespace, labels, pr);
+        const refusal = ownershipRefusal(namespace, found.labels, pr, repository);
         if (refusal)
             throw new UserError(refusal);
         reporter.info(`deleting namespace ${namespace}`);
-        await kube.run(['delete', 'namespace', namespace, '--wait=true', '--timeout=180s']);
+        await deleteExactly(kube, namespace, found);
         reporter.info(`namespace ${namespace} deleted`);
     }
-    const number = pr ?? (labels ? Number(labels[PR_LABEL]) : undefined);
-    if (gh && number) {
-        const ids = await gh.deactivate(previewEnvironment(number));
-        reporter.info(`marked ${ids.length} deployment(s) of ${previewEnvironment(number)} inactive`);
-        await gh.upsertComment(number, `### Preview for #${number}: 🧹 destroyed\n\nNamespace \`${namespace}\` was deleted.`);
-    }
-    return labels !== null;
+    const number = pr ?? (found ? Number(found.labels[PR_LABEL]) : undefined);
+    if (gh && number)
+        await bestEffort(reporter, `telling PR #${number} its preview is gone`, () => tellDestroyed(gh, number, namespace, found !== null, reporter));
+    return found !== null;
 }
-async function janitor(kube, gh, reporter, now = new Date()) {
-    const list = await kube.json(['get', 'namespaces', '-l', `${PREVIEW_LABEL}=true`]);
+async function janitor(kube, reporter, opts = {}) {
+    const { gh, repository, pr: only, dryRun = false, now = new Date() } = opts;
+    const selector = previewSelector(repository) + (only !== undefined ? `,${PR_LABEL}=${only}` : '');
+    const list = await kube.json(['get', 'namespaces', '-l', selector]);
     const decisions = [];
     for (const ns of list.items) {
         const labels = ns.metadata.labels ?? {};
@@ -44785,16 +44894,25 @@ async function janitor(kube, gh, reporter, now = new Date()) {
         }
         const d = janitorDecision(ns.metadata.name, labels, state, now);
         decisions.push(d);
-        if (d.delete) {
-            await destroy(kube, ns.metadata.name, d.pr, gh, reporter);
-            reporter.info(`deleted ${d.namespace}: ${d.reason}`);
+        if (!d.delete) {
+            reporter.info(`kept ${d.namespace}: ${d.reason}`);
+        }
+        else if (dryRun) {
+            reporter.info(`would delete ${d.namespace}: ${d.reason}`);
         }
         else {
-            reporter.info(`kept ${d.namespace}: ${d.reason}`);
+            try {
+                await destroy(kube, ns.metadata.name, d.pr, { repository, gh }, reporter);
+                reporter.info(`deleted ${d.namespace}: ${d.reason}`);
+            }
+            catch (err) {
+                d.error = err.message;
+                reporter.warning(`${d.namespace}: not cleaned: ${d.error}`);
+            }
         }
     }
     if (!decisions.length)
-        reporter.info('no preview namespaces');
+        reporter.info(`no preview namespaces (${selector})`);
     return decisions;
 }
 
@@ -44819,17 +44937,6 @@ function revisionsJson(r) {
 
 
 
-function actionRoot(from = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url))) {
-    let dir = from;
-    while (!(0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, 'action.yml'))) {
-        const up = external_node_path_default().dirname(dir);
-        if (up === dir)
-            return from;
-        dir = up;
-    }
-    return dir;
-}
-const defaultManifests = (preview = false) => external_node_path_default().join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
 function outputsOf(r) {
     return {
         image: r.image ?? '',
@@ -44840,6 +44947,7 @@ function outputsOf(r) {
         'failure-reason': r.failureReason ?? '',
         revisions: revisionsJson(r),
         url: r.url ?? '',
+        previews: '[]',
     };
 }
 const plainOutputs = (status, failureReason = '', tag = '') => ({
@@ -44851,21 +44959,38 @@ const plainOutputs = (status, failureReason = '', tag = '') => ({
     'failure-reason': failureReason,
     revisions: '{}',
     url: '',
+    previews: '[]',
 });
 const failedOutputs = (reason, tag = '') => plainOutputs('failed', reason, tag);
-async function destroyCommand(inputs, { kube, gh, reporter }) {
+async function destroyCommand(inputs, { kube, gh, repository, reporter }) {
     const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
     if (!namespace)
         throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
-    const existed = await destroy(kube, namespace, inputs.preview, gh, reporter);
+    const existed = await destroy(kube, namespace, inputs.preview, { repository, gh }, reporter);
     await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`));
     return { outputs: plainOutputs('destroyed'), ok: true };
 }
-async function janitorCommand({ kube, gh, reporter }) {
-    const decisions = await janitor(kube, gh, reporter);
-    const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
+const janitorAction = (d, dryRun) => !d.delete ? 'kept' : dryRun ? 'to delete' : d.error ? `⚠️ not deleted: ${d.error.replace(/\|/g, '\\|')}` : 'deleted';
+async function janitorCommand(inputs, { kube, gh, repository, reporter }) {
+    const decisions = await janitor(kube, reporter, { gh, repository, pr: inputs.preview, dryRun: inputs.dryRun });
+    const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${janitorAction(d, inputs.dryRun)} | ${d.reason} |`);
     await bestEffort(reporter, 'writing the job summary', () => reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n')));
-    return { outputs: plainOutputs('cleaned'), ok: true };
+    const previews = JSON.stringify(decisions.filter((d) => d.delete && !d.error && d.pr).map((d) => d.pr));
+    return { outputs: { ...plainOutputs('cleaned'), previews }, ok: true };
+}
+async function buildCommand(inputs, ctx, { docker, reporter }) {
+    const image = await releaseImage(inputs, ctx, docker, (l) => reporter.info(l), (l) => reporter.warning(l));
+    await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## 📦 Image built\n\n\`${image.pinned}\`\n`));
+    return { outputs: { ...plainOutputs('built', '', inputs.tag), image: image.pinned, digest: image.digest ?? '' }, ok: true };
+}
+async function checkPreviewOwnership(inputs, { kube, repository }) {
+    if (inputs.preview === undefined)
+        return;
+    const namespace = previewNamespace(inputs.preview);
+    const labels = await previewLabelsOf(kube, namespace);
+    const refusal = labels && ownershipRefusal(namespace, labels, inputs.preview, repository, 'deploy a preview into');
+    if (refusal)
+        throw new UserError(refusal);
 }
 async function deployCommand(inputs, ctx, edges, hooks) {
     const { gh, reporter } = edges;
@@ -44909,6 +45034,17 @@ function maskSecrets(inputs, reporter) {
     if (inputs.kubeconfig)
         secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
 }
+function gitHubFor(inputs, repository, reporter) {
+    const needed = inputs.command === 'destroy' || inputs.command === 'janitor' || (inputs.command === 'deploy' && inputs.preview !== undefined);
+    if (!needed || !inputs.githubToken)
+        return undefined;
+    const repo = repoFromEnv(repository);
+    if (!repo) {
+        reporter.warning(`GITHUB_REPOSITORY is not set (owner/name): nothing is reported to GitHub`);
+        return undefined;
+    }
+    return new api_GitHub(inputs.githubToken, repo);
+}
 async function runCommand(inputs, ctx, reporter, hooks = {}) {
     maskSecrets(inputs, reporter);
     let kubeconfig;
@@ -44923,12 +45059,22 @@ async function runCommand(inputs, ctx, reporter, hooks = {}) {
             hooks.remember?.('docker-config-dir', dockerConfig.dir);
         }
         const kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
-        const gh = inputs.githubToken ? new api_GitHub(inputs.githubToken) : undefined;
-        const edges = { kube, docker: dockerCli(dockerConfig?.dir), gh, reporter, signal: hooks.signal };
+        const repository = ctx.repository ?? process.env.GITHUB_REPOSITORY;
+        const edges = {
+            kube,
+            docker: dockerCli(dockerConfig?.dir),
+            gh: gitHubFor(inputs, repository, reporter),
+            repository,
+            reporter,
+            signal: hooks.signal,
+        };
         if (inputs.command === 'destroy')
             return await destroyCommand(inputs, edges);
         if (inputs.command === 'janitor')
-            return await janitorCommand(edges);
+            return await janitorCommand(inputs, edges);
+        if (inputs.command === 'build')
+            return await buildCommand(inputs, ctx, edges);
+        await checkPreviewOwnership(inputs, edges);
         return await deployCommand(inputs, ctx, edges, hooks);
     }
     catch (err) {

@@ -5,7 +5,7 @@ import { formatImageReference, isValidTag, parseImageReference } from './image/r
 import { isDns1123Label } from './manifests/validate.js';
 import { DEFAULT_FAILURES_ALLOWED, DEFAULT_STABLE_SECONDS } from './rollout/verdict.js';
 
-export type Command = 'deploy' | 'destroy' | 'janitor';
+export type Command = 'deploy' | 'build' | 'destroy' | 'janitor';
 
 export type Inputs = {
   command: Command;
@@ -44,7 +44,9 @@ export type Inputs = {
 
 type Get = (name: string) => string;
 
-const COMMANDS: readonly Command[] = ['deploy', 'destroy', 'janitor'];
+const COMMANDS: readonly Command[] = ['deploy', 'build', 'destroy', 'janitor'];
+/** The commands that make an image: they need its repository and a tag. */
+const IMAGE_COMMANDS: readonly Command[] = ['deploy', 'build'];
 const TRUE_WORDS = ['true', 'yes', '1'];
 const FALSE_WORDS = ['false', 'no', '0'];
 const SHA_TAG_LENGTH = 12;
@@ -119,7 +121,8 @@ function parseManifests(get: Get, defaultManifests: string): string[] {
 function parseImage(get: Get, command: Command): string {
   const text = optional(get, 'image');
   if (text === undefined) {
-    if (command === 'deploy') throw new InputError('image', 'required for deploy: the repository to build and push, such as ghcr.io/acme/medaudit-backend');
+    if (IMAGE_COMMANDS.includes(command))
+      throw new InputError('image', `required for ${command}: the repository to build and push, such as ghcr.io/acme/medaudit-backend`);
     return '';
   }
   let ref;
@@ -140,7 +143,7 @@ function parseTag(get: Get, command: Command, sha: string | undefined): string {
   const derived = sha ? `sha-${sha.slice(0, SHA_TAG_LENGTH)}` : undefined;
   const tag = given ?? derived;
   if (tag === undefined) {
-    if (command === 'deploy') throw new InputError('tag', 'no tag given and no commit SHA to derive one from');
+    if (IMAGE_COMMANDS.includes(command)) throw new InputError('tag', 'no tag given and no commit SHA to derive one from');
     return '';
   }
   if (!isValidTag(tag)) {

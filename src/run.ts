@@ -1,8 +1,6 @@
 // What the action and the CLI share around the pipeline: the kubectl to use, the kubeconfig's
 // lifetime, masking, and turning a result into outputs.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UserError } from './errors.js';
 import { dockerCli, privateDockerConfig } from './image/build.js';
 import type { Inputs } from './inputs.js';
@@ -10,28 +8,17 @@ import { installKubectl } from './kube/install.js';
 import { secretLines, writeKubeconfig, type KubeconfigFile } from './kube/kubeconfig.js';
 import { Kubectl } from './kube/kubectl.js';
 import { deploy, type RunContext, type Tools } from './pipeline.js';
-import { GitHub } from './github/api.js';
-import { announce, conclude, destroy, janitor } from './preview/lifecycle.js';
-import { previewNamespace } from './preview/names.js';
+import { GitHub, repoFromEnv } from './github/api.js';
+import { releaseImage } from './image/release.js';
+import { announce, conclude, destroy, janitor, previewLabelsOf } from './preview/lifecycle.js';
+import { ownershipRefusal, previewNamespace, type JanitorDecision } from './preview/names.js';
 import { bestEffort, type Reporter } from './report/reporter.js';
 import { summaryMarkdown } from './report/summary.js';
 import { revisionsJson, type ReleaseResult } from './result.js';
 
-/** The directory holding action.yml and k8s/, wherever the bundle runs from. */
-function actionRoot(from = path.dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  while (!existsSync(path.join(dir, 'action.yml'))) {
-    const up = path.dirname(dir);
-    if (up === dir) return from;
-    dir = up;
-  }
-  return dir;
-}
+export { defaultManifests } from './action-root.js';
 
-/** The manifests shipped with the action: k8s/, or its preview overlay for a preview. */
-export const defaultManifests = (preview = false) => path.join(actionRoot(), 'k8s', ...(preview ? ['overlays', 'preview'] : []));
-
-export type Outputs = Record<'image' | 'digest' | 'tag' | 'status' | 'rolled-back' | 'failure-reason' | 'revisions' | 'url', string>;
+export type Outputs = Record<'image' | 'digest' | 'tag' | 'status' | 'rolled-back' | 'failure-reason' | 'revisions' | 'url' | 'previews', string>;
 
 function outputsOf(r: ReleaseResult): Outputs {
   return {
@@ -43,6 +30,7 @@ function outputsOf(r: ReleaseResult): Outputs {
     'failure-reason': r.failureReason ?? '',
     revisions: revisionsJson(r),
     url: r.url ?? '',
+    previews: '[]',
   };
 }
 
@@ -56,34 +44,62 @@ const plainOutputs = (status: string, failureReason = '', tag = ''): Outputs => 
   'failure-reason': failureReason,
   revisions: '{}',
   url: '',
+  previews: '[]',
 });
 
 export const failedOutputs = (reason: string, tag = ''): Outputs => plainOutputs('failed', reason, tag);
 
 type CommandResult = { outputs: Outputs; ok: boolean; message?: string };
 /** The edges a command talks through: the cluster, docker, GitHub (for previews) and the log. */
-type Edges = Tools & { gh?: GitHub };
+type Edges = Tools & { gh?: GitHub; repository?: string };
 
 /** What the entry point gives a run: the runner's cancellation, and where to leave state for the post step. */
 export type RunHooks = { signal?: AbortSignal; remember?: (key: string, value: string) => void };
 
-async function destroyCommand(inputs: Inputs, { kube, gh, reporter }: Edges): Promise<CommandResult> {
+async function destroyCommand(inputs: Inputs, { kube, gh, repository, reporter }: Edges): Promise<CommandResult> {
   const namespace = inputs.preview !== undefined ? previewNamespace(inputs.preview) : inputs.namespace;
   if (!namespace) throw new UserError("input 'preview': destroy needs the preview's PR number (or a namespace)");
-  const existed = await destroy(kube, namespace, inputs.preview, gh, reporter);
+  const existed = await destroy(kube, namespace, inputs.preview, { repository, gh }, reporter);
   await bestEffort(reporter, 'writing the job summary', () =>
     reporter.summary(`## 🧹 Preview destroyed\n\nNamespace \`${namespace}\` ${existed ? 'deleted' : 'was already gone'}.\n`),
   );
   return { outputs: plainOutputs('destroyed'), ok: true };
 }
 
-async function janitorCommand({ kube, gh, reporter }: Edges): Promise<CommandResult> {
-  const decisions = await janitor(kube, gh, reporter);
-  const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${d.delete ? 'deleted' : 'kept'} | ${d.reason} |`);
+/** What the janitor did with a preview, for its summary table. */
+const janitorAction = (d: JanitorDecision, dryRun: boolean) =>
+  !d.delete ? 'kept' : dryRun ? 'to delete' : d.error ? `⚠️ not deleted: ${d.error.replace(/\|/g, '\\|')}` : 'deleted';
+
+async function janitorCommand(inputs: Inputs, { kube, gh, repository, reporter }: Edges): Promise<CommandResult> {
+  const decisions = await janitor(kube, reporter, { gh, repository, pr: inputs.preview, dryRun: inputs.dryRun });
+  const rows = decisions.map((d) => `| \`${d.namespace}\` | ${d.pr ? `#${d.pr}` : '—'} | ${janitorAction(d, inputs.dryRun)} | ${d.reason} |`);
   await bestEffort(reporter, 'writing the job summary', () =>
     reporter.summary(['## 🧹 Preview janitor', '', '| namespace | PR | action | why |', '|---|---|---|---|', ...rows, ''].join('\n')),
   );
-  return { outputs: plainOutputs('cleaned'), ok: true };
+  const previews = JSON.stringify(decisions.filter((d) => d.delete && !d.error && d.pr).map((d) => d.pr));
+  return { outputs: { ...plainOutputs('cleaned'), previews }, ok: true };
+}
+
+/** Only the image: built, pushed and pinned, for a workflow that deploys it in a later step. */
+async function buildCommand(inputs: Inputs, ctx: RunContext, { docker, reporter }: Edges): Promise<CommandResult> {
+  const image = await releaseImage(
+    inputs,
+    ctx,
+    docker,
+    (l) => reporter.info(l),
+    (l) => reporter.warning(l),
+  );
+  await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## 📦 Image built\n\n\`${image.pinned}\`\n`));
+  return { outputs: { ...plainOutputs('built', '', inputs.tag), image: image.pinned, digest: image.digest ?? '' }, ok: true };
+}
+
+/** A preview goes only into a namespace that is free or already this repository's preview of this PR. */
+async function checkPreviewOwnership(inputs: Inputs, { kube, repository }: Edges): Promise<void> {
+  if (inputs.preview === undefined) return;
+  const namespace = previewNamespace(inputs.preview);
+  const labels = await previewLabelsOf(kube, namespace);
+  const refusal = labels && ownershipRefusal(namespace, labels, inputs.preview, repository, 'deploy a preview into');
+  if (refusal) throw new UserError(refusal);
 }
 
 /** A deploy; for a preview, announced on the PR before and concluded after, whatever happens. */
@@ -130,6 +146,21 @@ export function maskSecrets(inputs: Inputs, reporter: Reporter): void {
   if (inputs.kubeconfig) secretLines(inputs.kubeconfig).forEach((s) => reporter.setSecret(s));
 }
 
+/**
+ * GitHub, for the commands that talk to it (a preview's deploy, destroy, janitor), when there is a
+ * token and a repository to talk about: a token alone (GITHUB_TOKEN in a terminal) is no reason to fail.
+ */
+function gitHubFor(inputs: Inputs, repository: string | undefined, reporter: Reporter): GitHub | undefined {
+  const needed = inputs.command === 'destroy' || inputs.command === 'janitor' || (inputs.command === 'deploy' && inputs.preview !== undefined);
+  if (!needed || !inputs.githubToken) return undefined;
+  const repo = repoFromEnv(repository);
+  if (!repo) {
+    reporter.warning(`GITHUB_REPOSITORY is not set (owner/name): nothing is reported to GitHub`);
+    return undefined;
+  }
+  return new GitHub(inputs.githubToken, repo);
+}
+
 /** Runs one command; returns the outputs and whether the job should fail. */
 export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: string }, reporter: Reporter, hooks: RunHooks = {}): Promise<CommandResult> {
   maskSecrets(inputs, reporter);
@@ -145,10 +176,19 @@ export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: s
       hooks.remember?.('docker-config-dir', dockerConfig.dir);
     }
     const kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
-    const gh = inputs.githubToken ? new GitHub(inputs.githubToken) : undefined;
-    const edges: Edges = { kube, docker: dockerCli(dockerConfig?.dir), gh, reporter, signal: hooks.signal };
+    const repository = ctx.repository ?? process.env.GITHUB_REPOSITORY;
+    const edges: Edges = {
+      kube,
+      docker: dockerCli(dockerConfig?.dir),
+      gh: gitHubFor(inputs, repository, reporter),
+      repository,
+      reporter,
+      signal: hooks.signal,
+    };
     if (inputs.command === 'destroy') return await destroyCommand(inputs, edges);
-    if (inputs.command === 'janitor') return await janitorCommand(edges);
+    if (inputs.command === 'janitor') return await janitorCommand(inputs, edges);
+    if (inputs.command === 'build') return await buildCommand(inputs, ctx, edges);
+    await checkPreviewOwnership(inputs, edges);
     return await deployCommand(inputs, ctx, edges, hooks);
   } catch (err) {
     const message = (err as Error).message;

@@ -55,6 +55,10 @@ jest "$node24" unit-node24 --selectProjects unit || status=1
 started_here=0
 if ! pid_alive "$CLUSTER_DIR/pids/kube-apiserver"; then started_here=1; fi
 bash test/cluster/up.sh
+# The workflow tests run the workflows with act, and the build tests use the buildx plugin: both
+# are built once into the tool cache (about 2 and 3 minutes the first time).
+bash test/tools/act.sh >/dev/null
+bash test/tools/buildx.sh >/dev/null
 echo "[test] end-to-end tests against the local cluster"
 died_file=$(mktemp)
 # The e2e files keep to namespaces of their own, so they run two at a time; the tests that stop

@@ -28,15 +28,15 @@ export const FLAGS = [
   ['delete-failed-install', 'true|false: a failed first install deletes what it created (default false)'],
   ['dry-run', 'validate, server-side dry run and diff only'],
   ['field-manager', 'default medaudit-deploy'],
-  ['preview', 'PR number: deploy (or destroy) the preview medaudit-pr-<N>'],
+  ['preview', 'PR number: deploy (or destroy, or clean up) the preview medaudit-pr-<N>'],
   ['preview-domain', 'preview hosts are pr-<N>.<domain>'],
-  ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN)'],
+  ['github-token', 'for the preview comment and deployments (or GITHUB_TOKEN; used with GITHUB_REPOSITORY)'],
 ] as const;
 const BOOLEAN = new Set(['build', 'push', 'rollback', 'dry-run', 'delete-failed-install']);
 
 export function usage(): string {
   return [
-    'usage: medaudit-deploy [deploy|destroy|janitor] --image REPOSITORY [--flag value]...',
+    'usage: medaudit-deploy [deploy|build|destroy|janitor] --image REPOSITORY [--flag value]...',
     '',
     ...FLAGS.map(([f, d]) => `  --${f.padEnd(22)} ${d}`),
     '',

@@ -7,11 +7,10 @@ const COMMENT_MARKER = '<!-- medaudit-deploy:preview -->';
 export type Repo = { owner: string; repo: string };
 type Octokit = ReturnType<typeof github.getOctokit>;
 
-function repoFromEnv(): Repo {
-  const full = process.env.GITHUB_REPOSITORY ?? '';
-  const [owner, repo] = full.split('/');
-  if (!owner || !repo) throw new Error('GITHUB_REPOSITORY is not set (owner/repo)');
-  return { owner, repo };
+/** owner/name from GITHUB_REPOSITORY, or undefined outside a workflow (a terminal, say). */
+export function repoFromEnv(full = process.env.GITHUB_REPOSITORY ?? ''): Repo | undefined {
+  const [owner, repo, ...rest] = full.split('/');
+  return owner && repo && !rest.length ? { owner, repo } : undefined;
 }
 
 export class GitHub {
@@ -19,19 +18,24 @@ export class GitHub {
 
   constructor(
     token: string,
-    readonly repo: Repo = repoFromEnv(),
+    readonly repo: Repo,
   ) {
     this.octokit = github.getOctokit(token);
   }
 
-  /** Creates the PR's preview comment, or edits it: one comment per PR, whatever the number of pushes. */
-  async upsertComment(pr: number, body: string): Promise<number> {
-    const text = `${COMMENT_MARKER}\n${body}`;
+  /** The id of the PR's preview comment, if it has one. */
+  async previewComment(pr: number): Promise<number | undefined> {
     const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.repo, issue_number: pr, per_page: 100 });
-    const mine = comments.find((c) => c.body?.startsWith(COMMENT_MARKER));
-    if (mine) {
-      await this.octokit.rest.issues.updateComment({ ...this.repo, comment_id: mine.id, body: text });
-      return mine.id;
+    return comments.find((c) => c.body?.startsWith(COMMENT_MARKER))?.id;
+  }
+
+  /** Creates the PR's preview comment, or edits it: one comment per PR, whatever the number of pushes. */
+  async upsertComment(pr: number, body: string, existing?: number): Promise<number> {
+    const text = `${COMMENT_MARKER}\n${body}`;
+    const mine = existing ?? (await this.previewComment(pr));
+    if (mine !== undefined) {
+      await this.octokit.rest.issues.updateComment({ ...this.repo, comment_id: mine, body: text });
+      return mine;
     }
     const created = await this.octokit.rest.issues.createComment({ ...this.repo, issue_number: pr, body: text });
     return created.data.id;

@@ -1,9 +1,13 @@
-// Building and pushing the release image with docker: buildx when present, the classic builder
-// otherwise; OCI labels that tie the image to its commit; pushes retried on transient errors.
+// Building and pushing the release image with docker: buildx (BuildKit) when present, the classic
+// builder otherwise; OCI labels that tie the image to its commit; pushes retried on transient errors.
+// The pushed digest comes from the builder itself, as docker/build-push-action gets it: BuildKit's
+// metadata file, or the digest docker push reports (the image's RepoDigests as a last resort). So
+// it is read with docker's own credentials, whoever logged in.
 import * as exec from '@actions/exec';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { normalizedRepository, parseImageReference } from './reference.js';
 
 export type BuildRequest = {
   tagged: string;
@@ -42,8 +46,10 @@ export function dockerCli(configDir?: string): Docker {
  */
 export function privateDockerConfig(tmpRoot = process.env.RUNNER_TEMP || os.tmpdir()): { dir: string; remove: () => void } {
   const dir = mkdtempSync(path.join(tmpRoot, 'medaudit-docker-'));
-  const current = path.join(process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'), 'config.json');
-  if (existsSync(current)) copyFileSync(current, path.join(dir, 'config.json'));
+  const from = process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker');
+  if (existsSync(path.join(from, 'config.json'))) copyFileSync(path.join(from, 'config.json'), path.join(dir, 'config.json'));
+  // CLI plugins installed there (buildx) stay available.
+  if (existsSync(path.join(from, 'cli-plugins'))) symlinkSync(path.join(from, 'cli-plugins'), path.join(dir, 'cli-plugins'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -62,9 +68,10 @@ export function ociLabels(source: string | undefined, revision: string | undefin
   };
 }
 
-export function buildArgs(req: BuildRequest, buildx: boolean): string[] {
+/** docker build, or docker buildx build pushing itself and writing BuildKit's metadata file. */
+export function buildArgs(req: BuildRequest, buildx?: { push: boolean; metadataFile: string }): string[] {
   return [
-    ...(buildx ? ['buildx', 'build', '--load'] : ['build']),
+    ...(buildx ? ['buildx', 'build', buildx.push ? '--push' : '--load', '--metadata-file', buildx.metadataFile] : ['build']),
     '--file',
     req.dockerfile,
     '--tag',
@@ -75,11 +82,57 @@ export function buildArgs(req: BuildRequest, buildx: boolean): string[] {
   ];
 }
 
-export async function build(d: Docker, req: BuildRequest, log: (line: string) => void): Promise<void> {
-  const buildx = await hasBuildx(d);
-  log(`building ${req.tagged} from ${req.dockerfile} with ${buildx ? 'docker buildx' : 'docker build'}`);
-  const r = await d.run(buildArgs(req, buildx));
-  if (r.code !== 0) throw new Error(`docker build failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+const failed = (what: string, r: { code: number; stdout: string; stderr: string }) =>
+  new Error(`${what} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+
+/** The manifest digest BuildKit pushed, from its metadata file. */
+export function metadataDigest(text: string): string | undefined {
+  const meta = JSON.parse(text) as Record<string, unknown>;
+  const digest = meta['containerimage.digest'];
+  return typeof digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(digest) ? digest : undefined;
+}
+
+/** The digest `docker push` reports for the tag it pushed ("<tag>: digest: sha256:... size: N"). */
+export function pushedDigest(output: string): string | undefined {
+  return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1];
+}
+
+/** The image's digest in `repository` among its RepoDigests (set by a push or a pull). */
+async function repoDigest(d: Docker, tagged: string): Promise<string | undefined> {
+  const r = await d.run(['image', 'inspect', '--format', '{{json .RepoDigests}}', tagged]);
+  if (r.code !== 0) return undefined;
+  const repository = normalizedRepository(parseImageReference(tagged));
+  const mine = (JSON.parse(r.stdout.trim() || '[]') as string[]).filter((e) => normalizedRepository(parseImageReference(e)) === repository);
+  return mine.length === 1 ? mine[0].slice(mine[0].indexOf('@') + 1) : undefined;
+}
+
+/**
+ * Builds the image and, with `push`, pushes it; returns the pushed manifest's digest as the builder
+ * reports it (undefined without a push).
+ */
+export async function buildAndPush(d: Docker, req: BuildRequest, pushIt: boolean, log: (line: string) => void): Promise<string | undefined> {
+  if (await hasBuildx(d)) {
+    log(`building ${req.tagged} from ${req.dockerfile} with docker buildx (BuildKit)${pushIt ? ', pushing it' : ''}`);
+    const dir = mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'medaudit-buildx-'));
+    try {
+      const metadataFile = path.join(dir, 'metadata.json');
+      const r = await d.run(buildArgs(req, { push: pushIt, metadataFile }));
+      if (r.code !== 0) throw failed('docker buildx build', r);
+      if (!pushIt) return undefined;
+      const digest = existsSync(metadataFile) ? metadataDigest(readFileSync(metadataFile, 'utf8')) : undefined;
+      if (digest) return digest;
+      log('BuildKit wrote no digest to its metadata file; reading the image RepoDigests');
+      return await repoDigest(d, req.tagged);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  log(`building ${req.tagged} from ${req.dockerfile} with docker build (no buildx plugin)`);
+  const r = await d.run(buildArgs(req));
+  if (r.code !== 0) throw failed('docker build', r);
+  if (!pushIt) return undefined;
+  const output = await push(d, req.tagged, log);
+  return pushedDigest(output) ?? (await repoDigest(d, req.tagged));
 }
 
 export async function login(d: Docker, registry: string, username: string, password: string): Promise<void> {
@@ -91,11 +144,11 @@ export async function logout(d: Docker, registry: string): Promise<void> {
   await d.run(['logout', registry]);
 }
 
-/** Pushes, retrying transient registry errors a bounded number of times with growing pauses. */
-export async function push(d: Docker, tagged: string, log: (line: string) => void, attempts = 3, pauseMs = 2000): Promise<void> {
+/** Pushes, retrying transient registry errors a bounded number of times with growing pauses; returns docker's report. */
+export async function push(d: Docker, tagged: string, log: (line: string) => void, attempts = 3, pauseMs = 2000): Promise<string> {
   for (let i = 1; ; i++) {
     const r = await d.run(['push', tagged]);
-    if (r.code === 0) return;
+    if (r.code === 0) return r.stdout;
     const why = (r.stderr || r.stdout).trim();
     if (i >= attempts || !TRANSIENT.test(why)) throw new Error(`docker push ${tagged} failed: ${why}`);
     log(`push attempt ${i} failed (${why.split('\n').pop()}); retrying`);

@@ -46,7 +46,9 @@ export async function manifestDigest(ref: ImageReference, creds?: Credentials): 
   const headers: Record<string, string> = { Accept: ACCEPT };
   let res = await fetch(url, { method: 'HEAD', headers });
   if (res.status === 401) {
-    const bearer = await token(res.headers.get('www-authenticate') ?? '', creds);
+    // A Bearer challenge names a token service; a Basic one (htpasswd registries) takes the credentials as they are.
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    const bearer = /^bearer /i.test(challenge) ? await token(challenge, creds) : undefined;
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     else if (creds) headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     res = await fetch(url, { method: 'HEAD', headers });

@@ -1,4 +1,4 @@
-// The release image: built and pushed (then pinned by the digest the registry serves), or, with
+// The release image: built and pushed (then pinned by the digest the builder reports), or, with
 // build false or a dry run, an existing tag looked up in the registry.
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -27,13 +27,13 @@ async function lookUp(inputs: Inputs, ref: ImageReference): Promise<ReleaseImage
   throw new InputError('tag', `${tagged} is not in the registry (build is false, so it must exist)`);
 }
 
-/** Pushes with a login only for the push, so no credentials stay in the runner's docker config. */
-async function pushLoggedIn(d: docker.Docker, inputs: Inputs, ref: ImageReference, log: (line: string) => void): Promise<void> {
+/** Runs `work` logged in, when credentials are given, so no credentials stay in the runner's docker config. */
+async function loggedIn<T>(d: docker.Docker, inputs: Inputs, ref: ImageReference, work: () => Promise<T>): Promise<T> {
   const creds = credentialsOf(inputs);
   const registry = ref.registry ?? 'docker.io';
   if (creds) await docker.login(d, registry, creds.username, creds.password);
   try {
-    await docker.push(d, formatImageReference(ref), log);
+    return await work();
   } finally {
     if (creds) await docker.logout(d, registry);
   }
@@ -50,18 +50,14 @@ export async function releaseImage(
   if (!inputs.build || inputs.dryRun) return lookUp(inputs, ref);
   const tagged = formatImageReference(ref);
   const labels = docker.ociLabels(ctx.repositoryUrl, ctx.sha, new Date());
-  await docker.build(
-    d,
-    { tagged, dockerfile: dockerfilePath(inputs, ctx.cwd), context: path.resolve(ctx.cwd, inputs.context), buildArgs: inputs.buildArgs, labels },
-    log,
-  );
+  const request = { tagged, dockerfile: dockerfilePath(inputs, ctx.cwd), context: path.resolve(ctx.cwd, inputs.context), buildArgs: inputs.buildArgs, labels };
+  // BuildKit pushes as it builds, so the login covers the build.
+  const digest = await loggedIn(d, inputs, ref, () => docker.buildAndPush(d, request, inputs.push, log));
   if (!inputs.push) {
     warn(`push is false: ${tagged} is deployed by tag, not pinned by digest`);
     return { ref, pinned: tagged };
   }
-  await pushLoggedIn(d, inputs, ref, log);
-  const digest = await manifestDigest(ref, credentialsOf(inputs));
-  if (!digest) throw new Error(`the registry does not list ${tagged} right after the push`);
+  if (!digest) throw new Error(`the builder reported no digest for ${tagged} after pushing it`);
   log(`pushed ${tagged} (${digest})`);
   return { ref, pinned: pinImage(ref, digest), digest };
 }

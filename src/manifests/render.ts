@@ -2,6 +2,7 @@
 // directories parsed by kubectl itself (offline), so YAML is read exactly as kubectl reads it.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { isBundledManifests } from '../action-root.js';
 import { InputError, ManifestError } from '../errors.js';
 import { KubectlError, type KubeClient } from '../kube/client.js';
 import { splitJsonStream } from '../kube/kubectl.js';
@@ -34,8 +35,10 @@ async function parse(kube: KubeClient, source: string, file: string | undefined,
 
 async function render(kube: KubeClient, dir: string): Promise<string> {
   try {
-    // Overlays may reference files above their own directory (k8s/overlays/preview does).
-    return (await kube.run(['kustomize', '--load-restrictor=LoadRestrictionsNone', dir])).stdout;
+    // The shipped preview overlay references files above its own directory; the user's
+    // kustomizations keep kustomize's default restriction to their own tree.
+    const restrictor = isBundledManifests(dir) ? ['--load-restrictor=LoadRestrictionsNone'] : [];
+    return (await kube.run(['kustomize', ...restrictor, dir])).stdout;
   } catch (err) {
     if (err instanceof KubectlError) throw new ManifestError(dir, `kustomize failed: ${err.result.stderr.trim()}`);
     throw err;

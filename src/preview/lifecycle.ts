@@ -4,9 +4,9 @@ import { UserError } from '../errors.js';
 import type { GitHub } from '../github/api.js';
 import type { KubeClient } from '../kube/client.js';
 import type { KubeObject, List } from '../kube/objects.js';
-import type { Reporter } from '../report/reporter.js';
+import { bestEffort, type Reporter } from '../report/reporter.js';
 import type { ReleaseResult } from '../result.js';
-import { destroyRefusal, janitorDecision, PREVIEW_LABEL, previewEnvironment, PR_LABEL, type JanitorDecision, type PrState } from './names.js';
+import { janitorDecision, ownershipRefusal, previewEnvironment, previewSelector, PR_LABEL, type JanitorDecision, type PrState } from './names.js';
 
 const STATUS_WORDS: Record<string, string> = {
   deployed: '✅ deployed',
@@ -44,35 +44,82 @@ export async function conclude(gh: GitHub, pr: number, sha: string, deploymentId
   await gh.upsertComment(pr, commentBody(pr, sha, r));
 }
 
-async function namespaceLabels(kube: KubeClient, namespace: string): Promise<Record<string, string> | null> {
-  const r = await kube.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
-  return r.stdout.trim() ? ((JSON.parse(r.stdout) as KubeObject).metadata.labels ?? {}) : null;
+/** A namespace as read before deleting it: what the delete's precondition pins. */
+type Found = { uid: string; resourceVersion: string; labels: Record<string, string> };
+
+/** A namespace's labels, or null when it does not exist. */
+export async function previewLabelsOf(kube: KubeClient, namespace: string): Promise<Record<string, string> | null> {
+  return (await findNamespace(kube, namespace))?.labels ?? null;
 }
 
-/** Deletes exactly the preview's namespace, after checking it carries this PR's preview labels. */
-export async function destroy(kube: KubeClient, namespace: string, pr: number | undefined, gh: GitHub | undefined, reporter: Reporter): Promise<boolean> {
-  const labels = await namespaceLabels(kube, namespace);
-  if (labels === null) {
+async function findNamespace(kube: KubeClient, namespace: string): Promise<Found | null> {
+  const r = await kube.run(['get', 'namespace', namespace, '-o', 'json', '--ignore-not-found']);
+  if (!r.stdout.trim()) return null;
+  const { metadata } = JSON.parse(r.stdout) as KubeObject;
+  return { uid: metadata.uid ?? '', resourceVersion: metadata.resourceVersion ?? '', labels: metadata.labels ?? {} };
+}
+
+/**
+ * Deletes the namespace only if it is still the object whose labels were checked: the API server
+ * refuses the delete (409) when its uid or resourceVersion changed since (relabelled, recreated).
+ */
+async function deleteExactly(kube: KubeClient, namespace: string, found: Found): Promise<void> {
+  const options = { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: found.uid, resourceVersion: found.resourceVersion } };
+  const r = await kube.run(['delete', '--raw', `/api/v1/namespaces/${namespace}`, '-f', '-'], { input: JSON.stringify(options), allowFailure: true });
+  if (r.code !== 0) {
+    if (/Conflict|precondition|409/i.test(r.stderr)) throw new UserError(`namespace '${namespace}' changed after its labels were checked: not deleted`);
+    if (!/NotFound|not found/i.test(r.stderr)) throw new Error(`deleting namespace ${namespace} failed: ${r.stderr.trim()}`);
+  }
+  await kube.run(['wait', '--for=delete', `namespace/${namespace}`, '--timeout=180s'], { allowFailure: true });
+}
+
+/** The PR's deployments marked inactive and its comment updated, if it had a preview: a namespace or a preview comment. */
+async function tellDestroyed(gh: GitHub, pr: number, namespace: string, existed: boolean, reporter: Reporter): Promise<void> {
+  const comment = await gh.previewComment(pr);
+  if (!existed && comment === undefined) {
+    reporter.info(`PR #${pr} never had a preview: nothing to tell it`);
+    return;
+  }
+  const ids = await gh.deactivate(previewEnvironment(pr));
+  reporter.info(`marked ${ids.length} deployment(s) of ${previewEnvironment(pr)} inactive`);
+  await gh.upsertComment(pr, `### Preview for #${pr}: 🧹 destroyed\n\nNamespace \`${namespace}\` was deleted.`, comment);
+}
+
+/** Where a destroy or the janitor works: whose previews (owner/name), and GitHub if it can be told. */
+export type Scope = { repository?: string; gh?: GitHub };
+
+/**
+ * Deletes exactly the preview's namespace, after checking it is this repository's preview of this
+ * PR. The PR hears of it only if it had a preview: a namespace, or a preview comment.
+ */
+export async function destroy(kube: KubeClient, namespace: string, pr: number | undefined, { repository, gh }: Scope, reporter: Reporter): Promise<boolean> {
+  const found = await findNamespace(kube, namespace);
+  if (found === null) {
     reporter.info(`namespace ${namespace} does not exist: nothing to delete`);
   } else {
-    const refusal = destroyRefusal(namespace, labels, pr);
+    const refusal = ownershipRefusal(namespace, found.labels, pr, repository);
     if (refusal) throw new UserError(refusal);
     reporter.info(`deleting namespace ${namespace}`);
-    await kube.run(['delete', 'namespace', namespace, '--wait=true', '--timeout=180s']);
+    await deleteExactly(kube, namespace, found);
     reporter.info(`namespace ${namespace} deleted`);
   }
-  const number = pr ?? (labels ? Number(labels[PR_LABEL]) : undefined);
-  if (gh && number) {
-    const ids = await gh.deactivate(previewEnvironment(number));
-    reporter.info(`marked ${ids.length} deployment(s) of ${previewEnvironment(number)} inactive`);
-    await gh.upsertComment(number, `### Preview for #${number}: 🧹 destroyed\n\nNamespace \`${namespace}\` was deleted.`);
-  }
-  return labels !== null;
+  const number = pr ?? (found ? Number(found.labels[PR_LABEL]) : undefined);
+  // Telling GitHub is reporting: a token that may not write there leaves a warning, not a failure.
+  if (gh && number)
+    await bestEffort(reporter, `telling PR #${number} its preview is gone`, () => tellDestroyed(gh, number, namespace, found !== null, reporter));
+  return found !== null;
 }
 
-/** Deletes the previews whose PR is closed or whose expiry passed; says what it kept and why. */
-export async function janitor(kube: KubeClient, gh: GitHub | undefined, reporter: Reporter, now = new Date()): Promise<JanitorDecision[]> {
-  const list = await kube.json<List<KubeObject>>(['get', 'namespaces', '-l', `${PREVIEW_LABEL}=true`]);
+export type JanitorOptions = Scope & { pr?: number; dryRun?: boolean; now?: Date };
+
+/**
+ * This repository's previews whose PR is closed or whose expiry passed: deleted (or, in a dry run,
+ * listed). One preview that cannot be cleaned is a warning; the others are still cleaned.
+ */
+export async function janitor(kube: KubeClient, reporter: Reporter, opts: JanitorOptions = {}): Promise<JanitorDecision[]> {
+  const { gh, repository, pr: only, dryRun = false, now = new Date() } = opts;
+  const selector = previewSelector(repository) + (only !== undefined ? `,${PR_LABEL}=${only}` : '');
+  const list = await kube.json<List<KubeObject>>(['get', 'namespaces', '-l', selector]);
   const decisions: JanitorDecision[] = [];
   for (const ns of list.items) {
     const labels = ns.metadata.labels ?? {};
@@ -86,13 +133,20 @@ export async function janitor(kube: KubeClient, gh: GitHub | undefined, reporter
     }
     const d = janitorDecision(ns.metadata.name, labels, state, now);
     decisions.push(d);
-    if (d.delete) {
-      await destroy(kube, ns.metadata.name, d.pr, gh, reporter);
-      reporter.info(`deleted ${d.namespace}: ${d.reason}`);
-    } else {
+    if (!d.delete) {
       reporter.info(`kept ${d.namespace}: ${d.reason}`);
+    } else if (dryRun) {
+      reporter.info(`would delete ${d.namespace}: ${d.reason}`);
+    } else {
+      try {
+        await destroy(kube, ns.metadata.name, d.pr, { repository, gh }, reporter);
+        reporter.info(`deleted ${d.namespace}: ${d.reason}`);
+      } catch (err) {
+        d.error = (err as Error).message;
+        reporter.warning(`${d.namespace}: not cleaned: ${d.error}`);
+      }
     }
   }
-  if (!decisions.length) reporter.info('no preview namespaces');
+  if (!decisions.length) reporter.info(`no preview namespaces (${selector})`);
   return decisions;
 }

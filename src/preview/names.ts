@@ -1,5 +1,6 @@
 // A pull request's preview environment: its namespace, host, labels and expiry, and the
 // janitor's verdict on it (pure).
+import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
 import type { KubeObject } from '../kube/objects.js';
 import { setNamespace } from '../manifests/substitute.js';
@@ -8,6 +9,9 @@ import { isDns1123Label } from '../manifests/validate.js';
 export const PREVIEW_LABEL = 'medaudit.io/preview';
 export const PR_LABEL = 'medaudit.io/pr';
 const EXPIRES_LABEL = 'medaudit.io/expires';
+/** Which repository's PR a preview belongs to: PR numbers alone are not unique in a shared cluster. */
+export const REPOSITORY_LABEL = 'medaudit.io/repository';
+const LABEL_VALUE_MAX = 63;
 /** A preview lives a week after its last deploy unless its PR closes first. */
 export const PREVIEW_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -24,15 +28,30 @@ export function previewHost(pr: number, domain: string | undefined): string {
   return `pr-${pr}.${domain}`;
 }
 
+/**
+ * owner/name as a label value ('/' is not allowed there): owner_name, or, when that is longer than
+ * a label value may be, its start and a hash of the whole name, so two repositories never share one.
+ */
+export function repositoryLabelValue(repository: string): string {
+  const plain = repository.replace(/[^A-Za-z0-9_.-]/g, '_');
+  if (plain.length <= LABEL_VALUE_MAX) return plain;
+  const hash = createHash('sha256').update(repository).digest('hex').slice(0, 16);
+  return `${plain.slice(0, LABEL_VALUE_MAX - hash.length - 1)}-${hash}`;
+}
+
 /** Label values carry the PR number and the expiry as Unix seconds (label values allow no colons). */
 export function previewLabels(pr: number, expiresAt: Date, repository?: string): Record<string, string> {
   return {
     [PREVIEW_LABEL]: 'true',
     [PR_LABEL]: String(pr),
     [EXPIRES_LABEL]: String(Math.floor(expiresAt.getTime() / 1000)),
-    ...(repository ? { 'medaudit.io/repository': repository.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 63) } : {}),
+    ...(repository ? { [REPOSITORY_LABEL]: repositoryLabelValue(repository) } : {}),
   };
 }
+
+/** The label selector of this repository's previews (of every preview without a repository). */
+export const previewSelector = (repository?: string) =>
+  [`${PREVIEW_LABEL}=true`, ...(repository ? [`${REPOSITORY_LABEL}=${repositoryLabelValue(repository)}`] : [])].join(',');
 
 const withHost = (o: KubeObject, host: string): KubeObject => {
   if (o.kind !== 'Ingress') return o;
@@ -52,16 +71,29 @@ export function previewObjects(objects: KubeObject[], pr: number, host: string, 
   return moved.map((o) => (o.kind === 'Namespace' ? { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } } : o));
 }
 
-/** A namespace may be destroyed only when it says it is this PR's preview. */
-export function destroyRefusal(namespace: string, labels: Record<string, string> | undefined, pr?: number): string | undefined {
-  if (labels?.[PREVIEW_LABEL] !== 'true') return `namespace '${namespace}' has no ${PREVIEW_LABEL}=true label: it is not a preview, refusing to delete it`;
+/**
+ * Whether a namespace is this repository's preview of this PR, the condition to delete it or
+ * deploy a preview into it; the reason it is not, otherwise.
+ */
+export function ownershipRefusal(
+  namespace: string,
+  labels: Record<string, string> | undefined,
+  pr?: number,
+  repository?: string,
+  verb = 'delete',
+): string | undefined {
+  if (labels?.[PREVIEW_LABEL] !== 'true') return `namespace '${namespace}' has no ${PREVIEW_LABEL}=true label: it is not a preview, refusing to ${verb} it`;
   if (pr !== undefined && labels[PR_LABEL] !== String(pr))
-    return `namespace '${namespace}' belongs to PR ${labels[PR_LABEL]}, not ${pr}: refusing to delete it`;
+    return `namespace '${namespace}' belongs to PR ${labels[PR_LABEL]}, not ${pr}: refusing to ${verb} it`;
+  if (repository && labels[REPOSITORY_LABEL] !== repositoryLabelValue(repository)) {
+    const owner = labels[REPOSITORY_LABEL] ? `repository ${labels[REPOSITORY_LABEL].replace('_', '/')}` : 'no repository (no ' + REPOSITORY_LABEL + ' label)';
+    return `namespace '${namespace}' is the preview of ${owner}, not of ${repository}: refusing to ${verb} it`;
+  }
   return undefined;
 }
 
 export type PrState = 'open' | 'closed' | 'unknown';
-export type JanitorDecision = { namespace: string; pr?: number; delete: boolean; reason: string };
+export type JanitorDecision = { namespace: string; pr?: number; delete: boolean; reason: string; error?: string };
 
 export function janitorDecision(namespace: string, labels: Record<string, string>, state: PrState, now: Date): JanitorDecision {
   const pr = Number(labels[PR_LABEL]) || undefined;

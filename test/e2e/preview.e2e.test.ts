@@ -2,7 +2,7 @@
 // local stand-in for the GitHub API (which records every request), destroys, and sweeps.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import path from 'node:path';
-import { kubectl, kubectlJson, REGISTRY, REPO, tryKubectl } from '../support/cluster.js';
+import { kubectl, kubectlJson, labelledPreview, REGISTRY, REPO, tryKubectl } from '../support/cluster.js';
 import { runAction, sampleWorkspace } from '../support/action.js';
 import { FakeGitHub } from '../support/github-fake.js';
 
@@ -124,6 +124,28 @@ describe(`preview of PR #${PR}`, () => {
 });
 
 describe('guards and the janitor', () => {
+  test("another repository's preview with the same PR number: destroy and a preview deploy are refused, nothing changed", async () => {
+    labelledPreview(126, 'someone-else/api');
+    try {
+      const before = kubectlJson(['get', 'namespace', 'medaudit-pr-126']).metadata.resourceVersion;
+      const writes = gh.writes().length;
+      const destroyed = await action({ command: 'destroy', preview: '126' });
+      expect(destroyed.code).toBe(1);
+      expect(destroyed.outputs['failure-reason']).toBe(
+        "namespace 'medaudit-pr-126' is the preview of repository someone-else/api, not of acme/medaudit-backend: refusing to delete it",
+      );
+      const deployed = await action({ tag: 'preview-126', preview: '126', 'preview-domain': DOMAIN });
+      expect(deployed.code).toBe(1);
+      expect(deployed.outputs['failure-reason']).toMatch(
+        /is the preview of repository someone-else\/api, not of acme\/medaudit-backend: refusing to deploy a preview into it/,
+      );
+      expect(kubectlJson(['get', 'namespace', 'medaudit-pr-126']).metadata.resourceVersion).toBe(before);
+      expect(gh.writes().length).toBe(writes);
+    } finally {
+      tryKubectl(['delete', 'namespace', 'medaudit-pr-126', '--wait=false']);
+    }
+  });
+
   test('destroy pointed at a namespace without the preview labels is refused, nothing deleted', async () => {
     const created = !exists('medaudit');
     if (created) kubectl(['create', 'namespace', 'medaudit']);
@@ -151,8 +173,7 @@ describe('guards and the janitor', () => {
       [124, future],
       [125, past],
     ]) {
-      kubectl(['create', 'namespace', `medaudit-pr-${pr}`]);
-      kubectl(['label', 'namespace', `medaudit-pr-${pr}`, 'medaudit.io/preview=true', `medaudit.io/pr=${pr}`, `medaudit.io/expires=${expires}`]);
+      labelledPreview(pr, 'acme/medaudit-backend', expires);
     }
     gh.pulls.set(123, 'closed');
     gh.pulls.set(124, 'open');

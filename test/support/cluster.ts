@@ -63,3 +63,26 @@ export function createAppNamespace(namespace: string): void {
   kubectl(['create', 'namespace', namespace]);
   kubectl(['apply', '-f', '-'], { input: secretsFromExample(namespace) });
 }
+
+/** A namespace labelled as a repository's preview of a PR, as a preview deploy leaves it, for destroy and the janitor to judge. */
+export function labelledPreview(pr: number, repository: string, expires = Math.floor(Date.now() / 1000) + 3600): void {
+  const labels = {
+    'medaudit.io/preview': 'true',
+    'medaudit.io/pr': String(pr),
+    'medaudit.io/expires': String(expires),
+    'medaudit.io/repository': repository.replace('/', '_'),
+  };
+  kubectl(['create', 'namespace', `medaudit-pr-${pr}`]);
+  kubectl(['label', 'namespace', `medaudit-pr-${pr}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
+}
+
+/** The digest the local registry serves for a tag, or null when it has none. */
+export async function servedDigest(repository: string, tag: string): Promise<string | null> {
+  const res = await fetch(`http://${REGISTRY}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
+    },
+  });
+  return res.ok ? res.headers.get('docker-content-digest') : null;
+}

@@ -1,9 +1,41 @@
 // A stand-in for the GitHub REST API on loopback (the one service this machine cannot reach):
-// it answers the calls a preview makes and records every request, for tests to assert.
+// it answers the calls a preview and a release make and records every request, for tests to
+// assert. It enforces a job token's permissions as GitHub does: a token minted by `jobToken` carries
+// the job's `permissions:`, and a request they do not grant gets 403 "Resource not accessible by
+// integration". Any other token stands for a personal token that may do everything.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Recorded = { method: string; path: string; body: any };
+export type Recorded = { method: string; path: string; body: any; status: number };
+export type Access = 'read' | 'write' | 'none';
+/** A job's token permissions, by scope (contents, pull-requests, deployments, ...). */
+export type Permissions = Record<string, Access>;
+
+const TOKEN_PREFIX = 'ghs_job_';
+/** A token that stands for a job's GITHUB_TOKEN with these permissions. */
+export const jobToken = (permissions: Permissions) => `${TOKEN_PREFIX}${Buffer.from(JSON.stringify(permissions)).toString('base64url')}`;
+
+function permissionsOf(authorization: string | undefined): Permissions | 'all' {
+  const token = /^(?:token|bearer)\s+(\S+)$/i.exec(authorization ?? '')?.[1] ?? '';
+  if (!token.startsWith(TOKEN_PREFIX)) return 'all';
+  return JSON.parse(Buffer.from(token.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8')) as Permissions;
+}
+
+/** The scopes that grant a request on this path; any one of them suffices (PR comments: issues or pull-requests). */
+function scopesOf(path: string): string[] {
+  if (/^\/repos\/[^/]+\/[^/]+\/issues\//.test(path)) return ['issues', 'pull-requests'];
+  if (/^\/repos\/[^/]+\/[^/]+\/pulls\//.test(path)) return ['pull-requests'];
+  if (/^\/repos\/[^/]+\/[^/]+\/deployments/.test(path)) return ['deployments'];
+  if (/^\/repos\/[^/]+\/[^/]+\/(releases|git)/.test(path)) return ['contents'];
+  return [];
+}
+
+/** Whether the permissions allow the request: a read needs read or write, a write needs write. */
+export function allowed(permissions: Permissions | 'all', method: string, path: string): boolean {
+  if (permissions === 'all') return true;
+  const need = method === 'GET' || method === 'HEAD' ? ['read', 'write'] : ['write'];
+  return scopesOf(path).some((scope) => need.includes(permissions[scope] ?? 'none'));
+}
 
 export class FakeGitHub {
   readonly requests: Recorded[] = [];
@@ -11,6 +43,7 @@ export class FakeGitHub {
   readonly pulls = new Map<number, 'open' | 'closed'>();
   private readonly comments = new Map<number, { id: number; body: string }[]>();
   private readonly deployments: { id: number; environment: string; ref: string; statuses: any[] }[] = [];
+  readonly releases: { id: number; tag_name: string; name?: string }[] = [];
   private nextId = 1000;
   private server?: http.Server;
   url = '';
@@ -22,8 +55,11 @@ export class FakeGitHub {
       req.on('end', () => {
         const body = raw ? JSON.parse(raw) : undefined;
         const url = new URL(req.url ?? '/', 'http://x');
-        this.requests.push({ method: req.method ?? '', path: url.pathname + url.search, body });
-        const [status, payload] = this.answer(req.method ?? '', url, body);
+        const method = req.method ?? '';
+        const [status, payload] = allowed(permissionsOf(req.headers.authorization), method, url.pathname)
+          ? this.answer(method, url, body)
+          : [403, { message: 'Resource not accessible by integration', status: '403' }];
+        this.requests.push({ method, path: url.pathname + url.search, body, status });
         res.statusCode = status;
         res.setHeader('Content-Type', 'application/json');
         res.end(JSON.stringify(payload));
@@ -40,6 +76,11 @@ export class FakeGitHub {
   /** The requests without the reads, as "METHOD path". */
   writes(): string[] {
     return this.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+  }
+
+  /** The requests refused for the token's permissions, as "METHOD path". */
+  refused(): string[] {
+    return this.requests.filter((r) => r.status === 403).map((r) => `${r.method} ${r.path}`);
   }
 
   commentsOn(pr: number) {
@@ -87,6 +128,21 @@ export class FakeGitHub {
       if (!d) return [404, { message: 'Not Found' }];
       d.statuses.push(body);
       return [201, { id: this.nextId++, state: body.state }];
+    }
+    if ((m = /^\/repos\/[^/]+\/[^/]+\/releases\/tags\/([^/]+)$/.exec(p)) && method === 'GET') {
+      const release = this.releases.find((r) => r.tag_name === decodeURIComponent(m![1]));
+      return release ? [200, release] : [404, { message: 'Not Found' }];
+    }
+    if (/^\/repos\/[^/]+\/[^/]+\/releases$/.test(p) && method === 'POST') {
+      if (this.releases.some((r) => r.tag_name === body.tag_name)) return [422, { message: 'Validation Failed', errors: [{ code: 'already_exists' }] }];
+      const release = {
+        id: this.nextId++,
+        tag_name: body.tag_name,
+        name: body.name,
+        html_url: `https://github.com${p.slice(6, -9)}/releases/tag/${body.tag_name}`,
+      };
+      this.releases.push(release);
+      return [201, release];
     }
     if ((m = /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)$/.exec(p)) && method === 'GET') {
       const state = this.pulls.get(Number(m[1]));

@@ -1,6 +1,6 @@
 // The docker edge's own logic: the build command line, and which push errors are retried.
 import { describe, expect, test } from '@jest/globals';
-import { buildArgs, ociLabels, push, type Docker } from '../../src/image/build.js';
+import { buildArgs, metadataDigest, ociLabels, push, pushedDigest, type Docker } from '../../src/image/build.js';
 
 /** A docker that answers from a script and records what it was asked. */
 function scripted(answers: { code: number; stderr?: string }[]): Docker & { calls: string[][] } {
@@ -25,7 +25,7 @@ describe('build command line', () => {
   };
 
   test('classic builder: file, tag, OCI labels, build args, context last', () => {
-    expect(buildArgs(req, false)).toEqual([
+    expect(buildArgs(req)).toEqual([
       'build',
       '--file',
       '/w/Dockerfile.prod',
@@ -45,8 +45,17 @@ describe('build command line', () => {
     ]);
   });
 
-  test('buildx loads the result into the engine for the push', () => {
-    expect(buildArgs(req, true).slice(0, 3)).toEqual(['buildx', 'build', '--load']);
+  test('buildx pushes as it builds and writes its metadata file (the digest); without a push it loads the image', () => {
+    expect(buildArgs(req, { push: true, metadataFile: '/t/m.json' }).slice(0, 5)).toEqual(['buildx', 'build', '--push', '--metadata-file', '/t/m.json']);
+    expect(buildArgs(req, { push: false, metadataFile: '/t/m.json' }).slice(0, 3)).toEqual(['buildx', 'build', '--load']);
+  });
+
+  test("the digest: BuildKit's metadata, or docker push's report", () => {
+    const d = `sha256:${'ab'.repeat(32)}`;
+    expect(metadataDigest(JSON.stringify({ 'containerimage.digest': d, 'image.name': 'r/app:v1' }))).toBe(d);
+    expect(metadataDigest(JSON.stringify({ 'buildx.build.ref': 'x' }))).toBeUndefined();
+    expect(pushedDigest(`The push refers to repository [r/app]\nv1: digest: ${d} size: 735\n`)).toBe(d);
+    expect(pushedDigest('nothing')).toBeUndefined();
   });
 
   test('labels without a source or revision are left out', () => {

@@ -137,7 +137,7 @@ describe('parseInputs', () => {
 
   test.each([
     [{ command: 'deploy' }, 'image', 'required for deploy'],
-    [{ command: 'upgrade' }, 'command', "expected one of deploy, destroy, janitor, got 'upgrade'"],
+    [{ command: 'upgrade' }, 'command', "expected one of deploy, build, destroy, janitor, got 'upgrade'"],
     [{ ...deploy, image: 'ghcr.io/acme/medaudit-backend:v1' }, 'image', "carries a tag or digest; give the repository only ('ghcr.io/acme/medaudit-backend')"],
     [{ ...deploy, image: `app@sha256:${'a'.repeat(64)}` }, 'image', 'carries a tag or digest'],
     [{ ...deploy, image: 'ghcr.io/Acme/app' }, 'image', "invalid image reference 'ghcr.io/Acme/app'"],

@@ -57,3 +57,23 @@ describe('README quick start', () => {
     }
   });
 });
+
+describe('README workflow examples', () => {
+  /** The first yaml block under a `### heading`. */
+  const example = (heading: string) => {
+    const section = readme.split(/^### /m).find((s) => s.startsWith(heading))!;
+    return YAML.parse(/```yaml\n([\s\S]*?)```/.exec(section)![1]);
+  };
+
+  test("the reusable workflow's caller grants its job the permissions deploy.yml needs (a read-only default token cannot push)", () => {
+    const job = example('Through the reusable workflow').jobs.staging;
+    expect(job.uses).toBe('org/medaudit-deploy/.github/workflows/deploy.yml@v1');
+    expect(job.permissions).toEqual({ contents: 'read', packages: 'write' });
+  });
+
+  test('github-token needs no setting: it defaults to the job token', () => {
+    expect(action.inputs['github-token'].default).toBe('${{ github.token }}');
+    const [step] = example('PR preview environments');
+    expect(step.with['github-token']).toBeUndefined();
+  });
+});

@@ -74,8 +74,8 @@ function group(c: Doc): string {
 }
 
 describe('the workflow files', () => {
-  test('the four workflows exist and parse, each with a name and jobs', () => {
-    for (const f of ['ci.yml', 'deploy.yml', 'preview.yml', 'release.yml']) {
+  test('the five workflows exist and parse, each with a name and jobs', () => {
+    for (const f of ['ci.yml', 'deploy.yml', 'preview.yml', 'release.yml', 'release-action.yml']) {
       expect(workflows[f]).toBeDefined();
       expect(typeof workflows[f].name).toBe('string');
       expect(jobs(workflows[f]).length).toBeGreaterThan(0);
@@ -141,7 +141,12 @@ describe('deploy.yml: the reusable deploy', () => {
   test('inputs: names, types and defaults', () => {
     const expected: Record<string, { type: string; default?: unknown; required?: boolean }> = {
       environment: { type: 'string', required: true },
-      image: { type: 'string', required: true },
+      image: { type: 'string', default: '' },
+      dockerfile: { type: 'string', default: 'Dockerfile.prod' },
+      context: { type: 'string', default: '.' },
+      'build-args': { type: 'string', default: '' },
+      scan: { type: 'boolean', default: false },
+      'scan-fail-on': { type: 'string', default: 'CRITICAL' },
       tag: { type: 'string', default: '' },
       manifests: { type: 'string', default: 'k8s' },
       namespace: { type: 'string', default: '' },
@@ -217,10 +222,13 @@ describe('deploy.yml: the reusable deploy', () => {
     expect(all[checkout].with?.['persist-credentials']).toBe(false);
     const writes = all.findIndex((s) => /umask 077/.test(s.run ?? '') && /kubeconfig/i.test(s.run ?? ''));
     const secret = all.findIndex((s) => /kubectl create secret generic medaudit-secrets/.test(s.run ?? ''));
+    const build = all.findIndex((s) => s.id === 'build');
     const action = all.findIndex((s) => s.id === 'deploy');
     const cleanup = all.findIndex((s) => s.if === 'always()' && /rm -f/.test(s.run ?? ''));
     expect(checkout).toBeLessThan(writes);
-    expect(writes).toBeLessThan(secret);
+    expect(writes).toBeLessThan(build);
+    // The Secret is written only once the image is built and pushed.
+    expect(build).toBeLessThan(secret);
     expect(secret).toBeLessThan(action);
     expect(action).toBeLessThan(cleanup);
     expect(all[secret].run).toMatch(/--dry-run=client -o yaml/);
@@ -229,12 +237,43 @@ describe('deploy.yml: the reusable deploy', () => {
     expect(all[secret].env?.POSTGRES_PASSWORD).toBe('${{ secrets.POSTGRES_PASSWORD }}');
   });
 
+  test('the build step builds and pushes with the build inputs, unless a dry run', () => {
+    const step = steps(job).find((s) => s.id === 'build') as Step;
+    expect(step.uses).toMatch(RELEASE_TAG);
+    expect(step.if).toBe('${{ !inputs.dry-run }}');
+    expect(step.with).toMatchObject({
+      command: 'build',
+      image: '${{ steps.image.outputs.image }}',
+      tag: '${{ inputs.tag }}',
+      dockerfile: '${{ inputs.dockerfile }}',
+      context: '${{ inputs.context }}',
+      'build-args': '${{ inputs.build-args }}',
+    });
+  });
+
+  test("the image is the input, else the caller's variable MEDAUDIT_IMAGE", () => {
+    const step = steps(job).find((s) => s.id === 'image') as Step;
+    expect(step.env).toEqual({ IMAGE_INPUT: '${{ inputs.image }}', IMAGE_VARIABLE: '${{ vars.MEDAUDIT_IMAGE }}' });
+    expect(step.run).toContain('${IMAGE_INPUT:-$IMAGE_VARIABLE}');
+  });
+
+  test('scan: an optional Trivy job the deploy waits for; a dry run or scan false skips it', () => {
+    const scan = deploy.jobs.scan;
+    expect(scan.if).toBe('inputs.scan && !inputs.dry-run');
+    expect(scan.permissions).toEqual({ contents: 'read' });
+    expect(steps(scan).some((s) => s.uses?.startsWith('aquasecurity/trivy-action@'))).toBe(true);
+    expect(job.needs).toBe('scan');
+    expect(job.if).toContain("needs.scan.result == 'skipped'");
+    expect(job.if).toContain("needs.scan.result == 'success'");
+  });
+
   test('the deploy step is this action at a release tag, given the inputs and secrets', () => {
     const step = steps(job).find((s) => s.id === 'deploy') as Step;
     expect(step.uses).toMatch(RELEASE_TAG);
     expect(step.with).toMatchObject({
-      image: '${{ inputs.image }}',
-      tag: '${{ inputs.tag }}',
+      image: '${{ steps.image.outputs.image }}',
+      tag: '${{ steps.build.outputs.tag || inputs.tag }}',
+      build: 'false',
       manifests: '${{ inputs.manifests }}',
       namespace: '${{ inputs.namespace }}',
       timeout: '${{ inputs.timeout }}',
@@ -249,30 +288,27 @@ describe('deploy.yml: the reusable deploy', () => {
 
 describe('release.yml: the manual release', () => {
   const inputs = release.on.workflow_dispatch.inputs;
-  const callers = jobs(release).filter(([, j]) => j.uses === './.github/workflows/deploy.yml');
+  const callers = jobs(release).filter(([, j]) => j.uses === 'org/medaudit-deploy/.github/workflows/deploy.yml@v1');
 
-  test('inputs: environment is a choice of staging and production; ref and dry-run', () => {
+  test('inputs: environment is a choice of staging and production, and dry-run; no ref: the dispatched commit is released', () => {
     expect(inputs.environment.type).toBe('choice');
     expect(inputs.environment.options).toEqual(['staging', 'production']);
     expect(inputs.environment.required).toBe(true);
-    expect(inputs.ref).toMatchObject({ type: 'string', required: true });
+    expect(inputs.ref).toBeUndefined();
     expect(inputs['dry-run']).toMatchObject({ type: 'boolean', default: false });
   });
 
-  test('resolves the ref to a commit in a first job', () => {
+  test('production only from the default branch or a v* tag; the image from MEDAUDIT_IMAGE or ghcr.io', () => {
     const resolve = release.jobs.resolve;
-    const checkout = steps(resolve).find(isCheckout);
-    expect(checkout?.with?.ref).toBe('${{ inputs.ref }}');
-    const script = steps(resolve)
-      .map((s) => s.run ?? '')
-      .join('\n');
-    expect(script).toMatch(/git rev-parse/);
-    expect(script).toMatch(/sha-\$\{sha:0:12\}/);
-    expect(script).toContain('ghcr.io/');
-    expect(script).toContain('/medaudit-backend');
+    expect(steps(resolve).some(isCheckout)).toBe(false);
+    const [step] = steps(resolve);
+    expect(step.env).toMatchObject({ REF: '${{ github.ref }}', DEFAULT_BRANCH: '${{ github.event.repository.default_branch }}' });
+    expect(step.run).toContain('"$ENVIRONMENT" == "production" && "$REF" != "refs/heads/$DEFAULT_BRANCH" && "$REF" != refs/tags/v*');
+    expect(step.run).toContain('sha=$GITHUB_SHA');
+    expect(step.run).toContain('${IMAGE_VARIABLE:-ghcr.io/${OWNER,,}/medaudit-backend}');
   });
 
-  test('calls the local deploy.yml once with the environment and the resolved tag and commit', () => {
+  test("calls deploy.yml at the action's release tag once with the environment and the dispatched commit", () => {
     expect(callers).toHaveLength(1);
     const [, job] = callers[0];
     expect(job.needs).toBe('resolve');
@@ -280,6 +316,7 @@ describe('release.yml: the manual release', () => {
     expect(job.with.tag).toBe('${{ needs.resolve.outputs.tag }}');
     expect(job.with.ref).toBe('${{ needs.resolve.outputs.sha }}');
     expect(job.with.image).toBe('${{ needs.resolve.outputs.image }}');
+    expect(job.with.dockerfile).toBe("${{ vars.MEDAUDIT_DOCKERFILE || 'Dockerfile.prod' }}");
     expect(job.with['dry-run']).toBe('${{ inputs.dry-run }}');
     expect(job.environment).toBeUndefined();
     if (job.secrets !== 'inherit') expect(Object.keys(job.secrets)).toEqual(expect.arrayContaining(['kubeconfig']));
@@ -380,15 +417,17 @@ describe('uses of this action', () => {
     }
   });
 
-  test('other actions are pinned to a major version tag', () => {
+  test('other actions are pinned by commit SHA with a version comment; checkout and setup-node at Node 24 majors', () => {
     const pins: Record<string, string> = {};
-    for (const { step } of allSteps()) {
-      if (!step.uses || step.uses.startsWith('./') || isSelf(step.uses)) continue;
-      expect({ uses: step.uses, pinned: /@v\d+(\.\d+){0,2}$/.test(step.uses) }).toEqual({ uses: step.uses, pinned: true });
-      const [name, ref] = step.uses.split('@');
-      pins[name] = ref;
+    for (const file of workflowFiles) {
+      for (const line of readFileSync(path.join(WORKFLOWS, file), 'utf8').split('\n')) {
+        const m = /^\s*(?:- )?uses: (\S+)(.*)$/.exec(line);
+        if (!m || m[1].startsWith('./') || isSelf(m[1]) || m[1].startsWith('org/medaudit-deploy/')) continue;
+        expect({ file, uses: m[1], pinned: /^[^@]+@[0-9a-f]{40}$/.test(m[1]) && /^ # v\d+\.\d+\.\d+$/.test(m[2]) }).toEqual({ file, uses: m[1], pinned: true });
+        pins[m[1].split('@')[0]] = m[2].trim().slice(2);
+      }
     }
-    expect(pins).toMatchObject({ 'actions/checkout': 'v4', 'actions/setup-node': 'v4', 'actions/setup-go': 'v5' });
+    expect(pins).toMatchObject({ 'actions/checkout': 'v7.0.1', 'actions/setup-node': 'v7.0.0' });
   });
 });
 
@@ -418,8 +457,8 @@ describe('preview.yml', () => {
       'preview-domain': '${{ vars.PREVIEW_DOMAIN }}',
       kubeconfig: '${{ secrets.PREVIEW_KUBECONFIG }}',
       'github-token': '${{ secrets.GITHUB_TOKEN }}',
-      'registry-username': '${{ github.actor }}',
-      'registry-password': '${{ secrets.GITHUB_TOKEN }}',
+      'registry-username': "${{ startsWith(steps.image.outputs.image, 'ghcr.io/') && github.actor || '' }}",
+      'registry-password': "${{ startsWith(steps.image.outputs.image, 'ghcr.io/') && github.token || '' }}",
     });
   });
 
@@ -438,7 +477,7 @@ describe('preview.yml', () => {
   });
 
   test('destroy-preview and janitor run a release tag, check out nothing and never touch the PR head', () => {
-    for (const name of ['destroy-preview', 'janitor']) {
+    for (const name of ['destroy-preview', 'janitor', 'janitor-clean']) {
       const job = j[name];
       expect({ name, checkout: steps(job).some(isCheckout) }).toEqual({ name, checkout: false });
       expect({ name, head: JSON.stringify(job).includes('github.event.pull_request.head') }).toEqual({ name, head: false });
@@ -463,17 +502,25 @@ describe('preview.yml', () => {
     });
   });
 
-  test('janitor: on schedule or by hand, its own group', () => {
+  test('janitor: on schedule or by hand, lists (a dry run, read-only) what janitor-clean deletes', () => {
     const job = j.janitor;
     expect(job.if).toContain("github.event_name == 'schedule'");
     expect(job.if).toContain("github.event_name == 'workflow_dispatch'");
-    expect(job.permissions).toEqual({ deployments: 'write', 'pull-requests': 'read' });
+    expect(job.permissions).toEqual({ 'pull-requests': 'read' });
     expect(job.concurrency).toEqual({ group: 'preview-janitor', 'cancel-in-progress': false });
-    expect(selfStep(job).with).toMatchObject({
-      command: 'janitor',
-      kubeconfig: '${{ secrets.PREVIEW_KUBECONFIG }}',
-      'github-token': '${{ secrets.GITHUB_TOKEN }}',
-    });
+    expect(selfStep(job).with).toMatchObject({ command: 'janitor', 'dry-run': 'true', kubeconfig: '${{ secrets.PREVIEW_KUBECONFIG }}' });
+    expect(job.outputs.previews).toBe('${{ steps.list.outputs.previews }}');
+  });
+
+  test("janitor-clean: one preview at a time in that PR's own preview group, allowed to comment", () => {
+    const job = j['janitor-clean'];
+    expect(job.needs).toBe('janitor');
+    expect(job.strategy.matrix.pr).toBe('${{ fromJSON(needs.janitor.outputs.previews) }}');
+    expect(job.permissions).toEqual({ deployments: 'write', 'pull-requests': 'write' });
+    // The deploy's group, with the matrix's PR number in place of the event's.
+    expect(job.concurrency.group.replace('matrix.pr', 'github.event.pull_request.number')).toBe(group(j['deploy-preview'].concurrency));
+    expect(job.concurrency['cancel-in-progress']).toBe(false);
+    expect(selfStep(job).with).toMatchObject({ command: 'janitor', preview: '${{ matrix.pr }}', 'github-token': '${{ secrets.GITHUB_TOKEN }}' });
   });
 });
 
