@@ -36916,6 +36916,7 @@ class RolloutWatch {
     evaluate() {
         if (this.finished || this.loaded.size < this.kinds.length)
             return;
+        this.opts.observe?.({ workload: (w) => this.cache.get(w), related: this.cache.related() });
         const verdicts = judgeAll(this.targets, this.cache, Date.now());
         this.logChanges(verdicts);
         if ([...verdicts.values()].some((v) => v.state === 'failed'))
@@ -38879,13 +38880,13 @@ async function checkHealth(url, expected, retries, log, opts = {}) {
 ;// CONCATENATED MODULE: ./src/manifests/plan.ts
 
 const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
-const WAITS = {
-    namespace: false,
-    config: false,
-    data: true,
-    migrate: true,
-    app: true,
-    edge: false,
+const GATES = {
+    namespace: 'stored',
+    config: 'stored',
+    data: 'ready',
+    migrate: 'migrated',
+    app: 'ready',
+    edge: 'stored',
 };
 const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
 const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
@@ -38903,7 +38904,7 @@ function phaseOf(o) {
     return 'config';
 }
 function planPhases(objects) {
-    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
+    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), gate: GATES[name] })).filter((phase) => phase.objects.length > 0);
 }
 function workloadsOf(phase) {
     return phase.objects.filter((o) => isWorkload(o.kind));
@@ -38945,6 +38946,31 @@ async function diagnose(kube, namespace, failures, limit = 3) {
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/rollout/gate.ts
+
+
+function unchanged(live, before) {
+    return !!live && !!before?.existed && before.generation !== undefined && live.metadata.generation === before.generation;
+}
+const runsToCompletion = (c) => c.restartPolicy !== 'Always';
+function initCompleted(pod) {
+    const want = (pod.spec?.initContainers ?? []).filter(runsToCompletion).map((c) => c.name);
+    const done = new Set((pod.status?.initContainerStatuses ?? []).filter((s) => s.state?.terminated?.exitCode === 0).map((s) => s.name));
+    return want.length > 0 && want.every((name) => done.has(name));
+}
+function migrationCompleted(d, view) {
+    if ((d.status?.observedGeneration ?? 0) < (d.metadata.generation ?? 0))
+        return false;
+    return newDeploymentPods(d, view.related.replicaSets, view.related.pods).some(initCompleted);
+}
+function gateState(workloads, view, before) {
+    const was = new Map(before.map((s) => [workloadId(s), s]));
+    const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w), before: was.get(workloadId(w)) }));
+    const same = live.map((l) => unchanged(l.obj, l.before));
+    const migrated = live.map((l, i) => same[i] || (l.kind === 'Deployment' && !!l.obj && migrationCompleted(l.obj, view)));
+    return { unchanged: same.every(Boolean), migrated: migrated.every(Boolean) };
+}
+
 ;// CONCATENATED MODULE: ./src/release.ts
 
 
@@ -38960,6 +38986,22 @@ async function diagnose(kube, namespace, failures, limit = 3) {
 
 
 
+
+const NOTHING_TO_WATCH = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), settled: Promise.resolve(), migrated: Promise.resolve() };
+const GATE_HELD = { ready: 'ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
+function latch() {
+    let resolve;
+    const l = {
+        opened: new Promise((r) => (resolve = r)),
+        open(value) {
+            if ('value' in l)
+                return;
+            l.value = value;
+            resolve(value);
+        },
+    };
+    return l;
+}
 const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 function failuresOf(outcome) {
     return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
@@ -39054,42 +39096,86 @@ class Release {
         return this.tools.signal?.aborted ?? false;
     }
     async applyPhases() {
-        for (const phase of this.phases) {
-            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
-            if (failure)
-                return failure;
+        const rollouts = [];
+        const failed = latch();
+        const decided = new AbortController();
+        try {
+            for (const phase of this.phases) {
+                const failure = failed.value ?? (await this.apply(phase));
+                if (failure)
+                    return failure;
+                rollouts.push(this.watch(phase, decided.signal, failed));
+                await this.passGate(phase, rollouts, failed);
+                if (failed.value)
+                    return failed.value;
+            }
+            await Promise.race([Promise.all(rollouts.map((r) => r.outcome)), failed.opened]);
+            return failed.value;
         }
-        return undefined;
+        finally {
+            decided.abort();
+        }
     }
-    async apply(phase) {
+    apply(phase) {
         const { kube, reporter } = this.tools;
         if (this.cancelled)
-            return { reason: 'cancelled' };
-        try {
-            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+            return Promise.resolve({ reason: 'cancelled' });
+        return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+            try {
                 reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
-            });
-            return undefined;
-        }
-        catch (err) {
-            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
-        }
+                return undefined;
+            }
+            catch (err) {
+                return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
+            }
+        });
     }
-    async watch(phase) {
-        const targets = refsOf(phase);
-        if (!phase.wait || !targets.length)
-            return undefined;
-        const { kube, reporter, signal } = this.tools;
+    async passGate(phase, rollouts, failed) {
+        if (phase.gate === 'stored')
+            return;
         const started = Date.now();
-        const timeoutMs = Math.max(1000, this.deadline - Date.now());
-        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal }));
+        const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.settled));
+        await Promise.race([holds, failed.opened]);
+        if (!failed.value)
+            this.tools.reporter.info(`${phase.name}: ${GATE_HELD[phase.gate]} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    watch(phase, decided, failed) {
+        const targets = refsOf(phase);
+        if (!targets.length)
+            return NOTHING_TO_WATCH;
+        const { kube, reporter } = this.tools;
+        const signal = this.tools.signal ? AbortSignal.any([this.tools.signal, decided]) : decided;
+        const started = Date.now();
+        const settled = latch();
+        const migrated = latch();
+        const observe = (view) => {
+            const state = gateState(targets, view, this.before);
+            if (state.unchanged)
+                settled.open();
+            if (state.migrated)
+                migrated.open();
+        };
+        const opts = { timeoutMs: Math.max(1000, this.deadline - Date.now()), log: (l) => reporter.info(`[${phase.name}] ${l}`), signal, observe };
+        reporter.info(`watching ${phase.name}: ${targets.map(workloadId).join(', ')}`);
+        const outcome = watchRollout(kube, this.namespace, targets, opts).then((o) => {
+            if (decided.aborted && o.cause === 'cancelled' && !this.cancelled)
+                return o;
+            this.recordRows(targets, o, started);
+            if (o.ok)
+                [settled, migrated].forEach((l) => l.open());
+            else
+                failed.open(outcomeFailure(o, this.inputs.timeoutSeconds));
+            return o;
+        });
+        return { outcome, settled: settled.opened, migrated: migrated.opened };
+    }
+    recordRows(targets, outcome, started) {
         for (const t of targets) {
             const v = outcome.verdicts.get(workloadId(t));
             const row = this.rows.get(workloadId(t));
             row.seconds = (Date.now() - started) / 1000;
             row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
         }
-        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
     }
     async checkHealth() {
         const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;

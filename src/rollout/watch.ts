@@ -14,7 +14,16 @@ export type Outcome = {
   /** When the earliest pod of a failing workload was created: how long the doomed release ran. */
   firstDoomedPodAt?: number;
 };
-export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void; signal?: AbortSignal };
+/** What the watch has seen so far: the live workloads and the objects their verdicts read. */
+export type LiveView = { workload(w: WorkloadRef): KubeObject | undefined; related: Related };
+export type WatchOptions = {
+  timeoutMs: number;
+  soakMs?: number;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+  /** Shown each change once every kind is listed: what a phase's gate reads while the rollout goes on. */
+  observe?: (view: LiveView) => void;
+};
 
 /** The live objects seen so far, by kind and name: complete for a kind once it is listed. */
 class Cache {
@@ -205,6 +214,7 @@ class RolloutWatch {
 
   private evaluate(): void {
     if (this.finished || this.loaded.size < this.kinds.length) return;
+    this.opts.observe?.({ workload: (w) => this.cache.get(w), related: this.cache.related() });
     const verdicts = judgeAll(this.targets, this.cache, Date.now());
     this.logChanges(verdicts);
     if ([...verdicts.values()].some((v) => v.state === 'failed')) return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');
