@@ -38290,11 +38290,36 @@ async function clusterVersion(kube) {
     const r = await kube.run(['get', '--raw', '/version'], { retryMs: 5000 });
     return JSON.parse(r.stdout).gitVersion;
 }
+const matches = (list, value) => !!list && (list.includes('*') || list.includes(value));
+function allowedByRules(rules, p) {
+    const [type, name] = p.resource.includes('/') ? [p.resource.slice(0, p.resource.indexOf('/')), p.resource.slice(p.resource.indexOf('/') + 1)] : [p.resource];
+    const dot = type.indexOf('.');
+    const [resource, group] = dot < 0 ? [type, ''] : [type.slice(0, dot), type.slice(dot + 1)];
+    const target = p.subresource ? `${resource}/${p.subresource}` : resource;
+    return rules.some((r) => matches(r.verbs, p.verb) &&
+        matches(r.apiGroups, group) &&
+        (matches(r.resources, target) || (!!p.subresource && !!r.resources?.includes(`*/${p.subresource}`))) &&
+        (!r.resourceNames?.length || (!!name && r.resourceNames.includes(name))));
+}
+async function rulesIn(kube, namespace) {
+    const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } };
+    const r = await kube.run(['create', '--validate=false', '-f', '-', '-o', 'json'], { input: JSON.stringify(review), allowFailure: true });
+    if (r.code !== 0)
+        return undefined;
+    return JSON.parse(r.stdout).status;
+}
+async function canI(kube, namespace, p) {
+    const args = ['auth', 'can-i', p.verb, p.resource, ...(p.subresource ? [`--subresource=${p.subresource}`] : []), ...(p.namespaced ? ['-n', namespace] : [])];
+    return (await kube.run(args, { allowFailure: true })).stdout.trim() === 'yes';
+}
 async function missingPermissions(kube, namespace, wanted) {
+    const review = await rulesIn(kube, namespace);
+    const decides = (p) => !!review && (p.namespaced || p.resource === `namespaces/${namespace}`);
     const answers = await Promise.all(wanted.map(async (p) => {
-        const args = ['auth', 'can-i', p.verb, p.resource, ...(p.namespaced ? ['-n', namespace] : [])];
-        const r = await kube.run(args, { allowFailure: true });
-        return r.stdout.trim() === 'yes' ? undefined : `${p.verb} ${p.resource}${p.namespaced ? ` in ${namespace}` : ''}`;
+        const granted = decides(p) && allowedByRules(review?.resourceRules ?? [], p);
+        const deniedHere = decides(p) && !review?.incomplete;
+        const allowed = granted || (!deniedHere && (await canI(kube, namespace, p)));
+        return allowed ? undefined : `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.namespaced ? ` in ${namespace}` : ''}`;
     }));
     return answers.filter((a) => !!a);
 }
@@ -38553,9 +38578,9 @@ function beforeOf(record, live) {
 
 function requiredPermissions(objects, namespaceExists) {
     const out = [];
-    const add = (verb, resource, namespaced = true) => {
-        if (!out.some((p) => p.verb === verb && p.resource === resource))
-            out.push({ verb, resource, namespaced });
+    const add = (verb, resource, namespaced = true, subresource) => {
+        if (!out.some((p) => p.verb === verb && p.resource === resource && p.subresource === subresource))
+            out.push({ verb, resource, namespaced, ...(subresource ? { subresource } : {}) });
     };
     for (const o of objects) {
         if (o.kind === 'Namespace') {
@@ -38577,7 +38602,7 @@ function requiredPermissions(objects, namespaceExists) {
     for (const r of ['pods', 'events'])
         add('list', r);
     add('watch', 'pods');
-    add('get', 'pods/log');
+    add('get', 'pods', true, 'log');
     const workloads = [...new Set(objects.map((o) => o.kind))].flatMap((k) => WORKLOADS[k] ?? []);
     for (const w of workloads) {
         for (const v of ['get', 'list', 'watch'])
