@@ -31,15 +31,15 @@ type Failure = { reason: string; outcome?: Outcome };
 /** A phase's rollout, watched in the background from its apply until the release is decided. */
 type Rollout = {
   outcome: Promise<Outcome>;
-  /** Ready, or nothing to roll (the apply changed none of its workloads). */
-  settled: Promise<void>;
+  /** Its new pods Ready, or nothing to roll (the apply changed none of its workloads). */
+  ready: Promise<void>;
   /** The migration ran for this release, or nothing changed. */
   migrated: Promise<void>;
 };
 
-const NOTHING_TO_WATCH: Rollout = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), settled: Promise.resolve(), migrated: Promise.resolve() };
+const NOTHING_TO_WATCH: Rollout = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), ready: Promise.resolve(), migrated: Promise.resolve() };
 
-const GATE_HELD: Record<Exclude<Gate, 'stored'>, string> = { ready: 'ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
+const GATE_HELD: Record<Exclude<Gate, 'stored'>, string> = { ready: 'new pods Ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
 
 /** Opens once, with a value kept for those who look after. */
 type Latch<T> = { open(value: T): void; opened: Promise<T>; value?: T };
@@ -223,7 +223,7 @@ export class Release {
   private async passGate(phase: Phase, rollouts: Rollout[], failed: Latch<Failure>): Promise<void> {
     if (phase.gate === 'stored') return;
     const started = Date.now();
-    const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.settled));
+    const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.ready));
     await Promise.race([holds, failed.opened]);
     if (!failed.value) this.tools.reporter.info(`${phase.name}: ${GATE_HELD[phase.gate]} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
@@ -235,11 +235,11 @@ export class Release {
     const { kube, reporter } = this.tools;
     const signal = this.tools.signal ? AbortSignal.any([this.tools.signal, decided]) : decided;
     const started = Date.now();
-    const settled = latch<void>();
+    const ready = latch<void>();
     const migrated = latch<void>();
     const observe = (view: LiveView) => {
       const state = gateState(targets, view, this.before);
-      if (state.unchanged) settled.open();
+      if (state.ready) ready.open();
       if (state.migrated) migrated.open();
     };
     const opts = { timeoutMs: Math.max(1000, this.deadline - Date.now()), log: (l: string) => reporter.info(`[${phase.name}] ${l}`), signal, observe };
@@ -248,11 +248,11 @@ export class Release {
       // A watch stopped because the release was decided elsewhere says nothing of its workloads.
       if (decided.aborted && o.cause === 'cancelled' && !this.cancelled) return o;
       this.recordRows(targets, o, started);
-      if (o.ok) [settled, migrated].forEach((l) => l.open());
+      if (o.ok) [ready, migrated].forEach((l) => l.open());
       else failed.open(outcomeFailure(o, this.inputs.timeoutSeconds));
       return o;
     });
-    return { outcome, settled: settled.opened, migrated: migrated.opened };
+    return { outcome, ready: ready.opened, migrated: migrated.opened };
   }
 
   private recordRows(targets: WorkloadRef[], outcome: Outcome, started: number): void {

@@ -39059,12 +39059,20 @@ function migrationCompleted(d, view) {
         return false;
     return newDeploymentPods(d, view.related.replicaSets, view.related.pods).some(initCompleted);
 }
+const wanted = (kind, o) => (kind === 'DaemonSet' ? o.status?.desiredNumberScheduled : (o.spec?.replicas ?? 1));
+function newPodsReady(kind, o, view) {
+    if ((o.status?.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
+        return false;
+    const want = wanted(kind, o);
+    return want !== undefined && workloadKind(kind).newPods(o, view.related).filter(isPodReady).length >= want;
+}
 function gateState(workloads, view, before) {
     const was = new Map(before.map((s) => [workloadId(s), s]));
     const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w), before: was.get(workloadId(w)) }));
     const same = live.map((l) => unchanged(l.obj, l.before));
+    const ready = live.map((l, i) => same[i] || (!!l.obj && newPodsReady(l.kind, l.obj, view)));
     const migrated = live.map((l, i) => same[i] || (l.kind === 'Deployment' && !!l.obj && migrationCompleted(l.obj, view)));
-    return { unchanged: same.every(Boolean), migrated: migrated.every(Boolean) };
+    return { unchanged: same.every(Boolean), ready: ready.every(Boolean), migrated: migrated.every(Boolean) };
 }
 
 ;// CONCATENATED MODULE: ./src/release.ts
@@ -39083,8 +39091,8 @@ function gateState(workloads, view, before) {
 
 
 
-const NOTHING_TO_WATCH = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), settled: Promise.resolve(), migrated: Promise.resolve() };
-const GATE_HELD = { ready: 'ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
+const NOTHING_TO_WATCH = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), ready: Promise.resolve(), migrated: Promise.resolve() };
+const GATE_HELD = { ready: 'new pods Ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
 function latch() {
     let resolve;
     const l = {
@@ -39230,7 +39238,7 @@ class Release {
         if (phase.gate === 'stored')
             return;
         const started = Date.now();
-        const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.settled));
+        const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.ready));
         await Promise.race([holds, failed.opened]);
         if (!failed.value)
             this.tools.reporter.info(`${phase.name}: ${GATE_HELD[phase.gate]} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -39242,12 +39250,12 @@ class Release {
         const { kube, reporter } = this.tools;
         const signal = this.tools.signal ? AbortSignal.any([this.tools.signal, decided]) : decided;
         const started = Date.now();
-        const settled = latch();
+        const ready = latch();
         const migrated = latch();
         const observe = (view) => {
             const state = gateState(targets, view, this.before);
-            if (state.unchanged)
-                settled.open();
+            if (state.ready)
+                ready.open();
             if (state.migrated)
                 migrated.open();
         };
@@ -39258,12 +39266,12 @@ class Release {
                 return o;
             this.recordRows(targets, o, started);
             if (o.ok)
-                [settled, migrated].forEach((l) => l.open());
+                [ready, migrated].forEach((l) => l.open());
             else
                 failed.open(outcomeFailure(o, this.inputs.timeoutSeconds));
             return o;
         });
-        return { outcome, settled: settled.opened, migrated: migrated.opened };
+        return { outcome, ready: ready.opened, migrated: migrated.opened };
     }
     recordRows(targets, outcome, started) {
         for (const t of targets) {

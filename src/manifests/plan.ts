@@ -9,8 +9,8 @@ export type PhaseName = 'namespace' | 'config' | 'data' | 'migrate' | 'app' | 'e
 /**
  * What must hold before the next phase is applied:
  * - stored: the API server accepted the objects (config, the namespace, the edge);
- * - ready: every workload applied so far is Ready (the databases before anything migrates; the
- *   whole release before the edge exposes it);
+ * - ready: every workload applied so far runs its new pods Ready (the databases answer before
+ *   anything migrates; the whole release serves before the edge exposes it);
  * - migrated: the migration ran for this release, so the next phase never runs new code against
  *   the old schema, while the migrating workload goes on rolling.
  * A workload the apply did not change (its generation did not move) holds at once.

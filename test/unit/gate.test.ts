@@ -3,7 +3,7 @@
 // not change holds at once.
 import { describe, expect, test } from '@jest/globals';
 import type { Deployment, KubeObject, Pod } from '../../src/kube/objects.js';
-import { gateState, initCompleted, migrationCompleted, unchanged } from '../../src/rollout/gate.js';
+import { gateState, initCompleted, migrationCompleted, newPodsReady, unchanged } from '../../src/rollout/gate.js';
 import type { Snapshot } from '../../src/rollout/snapshot.js';
 import type { LiveView } from '../../src/rollout/watch.js';
 import { deploymentFixture, migrated, newPodsOf, statefulSetFixture, type DeploymentFixture } from '../support/fixtures.js';
@@ -59,6 +59,31 @@ describe('migrationCompleted', () => {
   });
 });
 
+describe('newPodsReady: the new revision runs as many Ready pods as wanted, before the rollout completes', () => {
+  test('Deployments: a finished rollout yes; one whose new pod is still migrating no', () => {
+    const done = deploymentFixture('healthy-complete');
+    expect(newPodsReady('Deployment', done.deployment, viewOf(done))).toBe(true);
+    const rolling = migrated(deploymentFixture('rolling-in-progress'));
+    expect(newPodsReady('Deployment', rolling.deployment, viewOf(rolling))).toBe(false);
+  });
+
+  test('StatefulSets: the captured Ready one yes, the crash-looping one no', () => {
+    for (const [name, want] of [
+      ['statefulset-ready', true],
+      ['statefulset-crashloop', false],
+    ] as const) {
+      const f = statefulSetFixture(name);
+      expect([name, newPodsReady('StatefulSet', f.statefulSet, { related: { replicaSets: [], pods: f.pods as Pod[] } })]).toEqual([name, want]);
+    }
+  });
+
+  test('not before the controller saw the new spec', () => {
+    const f = deploymentFixture('healthy-complete');
+    f.deployment.metadata.generation = (f.deployment.metadata.generation ?? 0) + 1;
+    expect(newPodsReady('Deployment', f.deployment, viewOf(f))).toBe(false);
+  });
+});
+
 describe('unchanged', () => {
   const f = deploymentFixture('healthy-complete');
   test('the generation did not move: unchanged', () => expect(unchanged(f.deployment, before(f.deployment))).toBe(true));
@@ -72,17 +97,17 @@ describe('unchanged', () => {
 describe('gateState of a phase', () => {
   test('a new backend rolling, its migration still running: neither unchanged nor migrated', () => {
     const f = deploymentFixture('rolling-in-progress');
-    expect(gateState([BACKEND], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, migrated: false });
+    expect(gateState([BACKEND], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, ready: false, migrated: false });
   });
 
   test('then migrated, while the rollout goes on', () => {
     const f = migrated(deploymentFixture('rolling-in-progress'));
-    expect(gateState([BACKEND], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, migrated: true });
+    expect(gateState([BACKEND], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, ready: false, migrated: true });
   });
 
   test('a backend the apply did not change holds at once, whatever its pods show', () => {
     const f = deploymentFixture('migration-failed');
-    expect(gateState([BACKEND], viewOf(f), [before(f.deployment)])).toEqual({ unchanged: true, migrated: true });
+    expect(gateState([BACKEND], viewOf(f), [before(f.deployment)])).toEqual({ unchanged: true, ready: true, migrated: true });
   });
 
   test('databases the apply did not change: the data gate holds at once; one that changed holds the gate', () => {
@@ -90,12 +115,14 @@ describe('gateState of a phase', () => {
     const db = { kind: 'StatefulSet', name: sts.statefulSet.metadata.name };
     const view: LiveView = { workload: (w) => (w.kind === 'StatefulSet' ? sts.statefulSet : undefined), related: { replicaSets: [], pods: sts.pods as Pod[] } };
     expect(gateState([db], view, [before(sts.statefulSet)]).unchanged).toBe(true);
-    expect(gateState([db], view, [before(sts.statefulSet, (sts.statefulSet.metadata.generation ?? 1) - 1)]).unchanged).toBe(false);
+    const changed = gateState([db], view, [before(sts.statefulSet, (sts.statefulSet.metadata.generation ?? 1) - 1)]);
+    // Changed, and its new pod Ready: the gate holds all the same.
+    expect([changed.unchanged, changed.ready]).toEqual([false, true]);
   });
 
   test('every workload of the phase must hold', () => {
     const f = migrated(deploymentFixture('rolling-in-progress'));
     const missing = { kind: 'Deployment', name: 'not-listed-yet' };
-    expect(gateState([BACKEND, missing], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, migrated: false });
+    expect(gateState([BACKEND, missing], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, ready: false, migrated: false });
   });
 });
