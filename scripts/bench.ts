@@ -161,10 +161,10 @@ async function upgrade(ws: string, images: Images, on: Installed): Promise<Pair[
   });
 }
 
-/** The input that sets how many failures a pod may show before the release fails, if this action has one. */
+/** The input that sets how many failures a new pod may show before the release fails, if this action has it. */
 function failureAllowanceInput(): string | undefined {
   const inputs = YAML.parse(readFileSync(path.join(REPO, 'action.yml'), 'utf8')).inputs as Record<string, unknown>;
-  return Object.keys(inputs).find((name) => /fail/.test(name) && /(allow|budget|toler)/.test(name));
+  return 'failures-allowed' in inputs ? 'failures-allowed' : undefined;
 }
 
 async function detection(ws: string, images: Images, on: Installed): Promise<void> {
