@@ -37166,6 +37166,7 @@ class RolloutWatch {
     evaluate() {
         if (this.finished || this.loaded.size < this.kinds.length)
             return;
+        this.opts.observe?.({ workload: (w) => this.cache.get(w), related: this.cache.related() });
         const verdicts = judgeAll(this.targets, this.cache, this.verdictOptions());
         this.logChanges(verdicts);
         if ([...verdicts.values()].some((v) => v.state === 'failed'))
@@ -38340,10 +38341,23 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 
 const LOCAL = new Set(['kustomize', 'config', 'wait']);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function commandName(args, watch) {
+    if (watch)
+        return 'watch';
+    if (args[0] === 'get' && args[1] === '--raw')
+        return 'get --raw';
+    if (args[0] === 'auth' || args[0] === 'rollout' || args[0] === 'config')
+        return `${args[0]} ${args[1]}`;
+    return args[0];
+}
+const countLine = (c) => `kubectl processes: ${c.total} (${Object.entries(c.byCommand)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ')})`;
 class Kubectl {
     binary;
     opts;
     children = new Set();
+    started = new Map();
     constructor(binary, opts = {}) {
         this.binary = binary;
         this.opts = opts;
@@ -38361,14 +38375,24 @@ class Kubectl {
         const timeout = this.opts.requestTimeoutSeconds ?? 30;
         return LOCAL.has(args[0]) || args.includes('--local') ? args : [`--request-timeout=${timeout}s`, ...args];
     }
+    get count() {
+        const byCommand = Object.fromEntries([...this.started].sort((a, b) => b[1] - a[1]));
+        return { total: [...this.started.values()].reduce((n, c) => n + c, 0), byCommand };
+    }
+    spawn(args, stdin, watch = false) {
+        const name = commandName(args, watch);
+        this.started.set(name, (this.started.get(name) ?? 0) + 1);
+        const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, watch ? args : this.argsFor(args), { env: this.env(), stdio: [stdin, 'pipe', 'pipe'] });
+        this.children.add(child);
+        return child;
+    }
     stopAll() {
         for (const child of this.children)
             child.kill('SIGTERM');
     }
     once(args, input) {
         return new Promise((resolve) => {
-            const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, this.argsFor(args), { env: this.env(), stdio: ['pipe', 'pipe', 'pipe'] });
-            this.children.add(child);
+            const child = this.spawn(args, 'pipe');
             let stdout = '';
             let stderr = '';
             child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
@@ -38410,8 +38434,7 @@ class Kubectl {
         return JSON.parse(stdout);
     }
     watch(apiPath, onEvent) {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-        this.children.add(child);
+        const child = this.spawn(['get', '--raw', apiPath], 'ignore', true);
         let buf = '';
         child.stdout.setEncoding('utf8');
         child.stdout.on('data', (chunk) => {
@@ -38589,11 +38612,36 @@ async function clusterVersion(kube) {
     const r = await kube.run(['get', '--raw', '/version'], { retryMs: 5000 });
     return JSON.parse(r.stdout).gitVersion;
 }
+const matches = (list, value) => !!list && (list.includes('*') || list.includes(value));
+function allowedByRules(rules, p) {
+    const [type, name] = p.resource.includes('/') ? [p.resource.slice(0, p.resource.indexOf('/')), p.resource.slice(p.resource.indexOf('/') + 1)] : [p.resource];
+    const dot = type.indexOf('.');
+    const [resource, group] = dot < 0 ? [type, ''] : [type.slice(0, dot), type.slice(dot + 1)];
+    const target = p.subresource ? `${resource}/${p.subresource}` : resource;
+    return rules.some((r) => matches(r.verbs, p.verb) &&
+        matches(r.apiGroups, group) &&
+        (matches(r.resources, target) || (!!p.subresource && !!r.resources?.includes(`*/${p.subresource}`))) &&
+        (!r.resourceNames?.length || (!!name && r.resourceNames.includes(name))));
+}
+async function rulesIn(kube, namespace) {
+    const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } };
+    const r = await kube.run(['create', '--validate=false', '-f', '-', '-o', 'json'], { input: JSON.stringify(review), allowFailure: true });
+    if (r.code !== 0)
+        return undefined;
+    return JSON.parse(r.stdout).status;
+}
+async function canI(kube, namespace, p) {
+    const args = ['auth', 'can-i', p.verb, p.resource, ...(p.subresource ? [`--subresource=${p.subresource}`] : []), ...(p.namespaced ? ['-n', namespace] : [])];
+    return (await kube.run(args, { allowFailure: true })).stdout.trim() === 'yes';
+}
 async function missingPermissions(kube, namespace, wanted) {
+    const review = await rulesIn(kube, namespace);
+    const decides = (p) => !!review && (p.namespaced || p.resource === `namespaces/${namespace}`);
     const answers = await Promise.all(wanted.map(async (p) => {
-        const args = ['auth', 'can-i', p.verb, p.resource, ...(p.namespaced ? ['-n', namespace] : [])];
-        const r = await kube.run(args, { allowFailure: true });
-        return r.stdout.trim() === 'yes' ? undefined : `${p.verb} ${p.resource}${p.namespaced ? ` in ${namespace}` : ''}`;
+        const granted = decides(p) && allowedByRules(review?.resourceRules ?? [], p);
+        const deniedHere = decides(p) && !review?.incomplete;
+        const allowed = granted || (!deniedHere && (await canI(kube, namespace, p)));
+        return allowed ? undefined : `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.namespaced ? ` in ${namespace}` : ''}`;
     }));
     return answers.filter((a) => !!a);
 }
@@ -38801,9 +38849,9 @@ function beforeOf(record, live) {
 
 function requiredPermissions(objects, namespaceExists) {
     const out = [];
-    const add = (verb, resource, namespaced = true) => {
-        if (!out.some((p) => p.verb === verb && p.resource === resource))
-            out.push({ verb, resource, namespaced });
+    const add = (verb, resource, namespaced = true, subresource) => {
+        if (!out.some((p) => p.verb === verb && p.resource === resource && p.subresource === subresource))
+            out.push({ verb, resource, namespaced, ...(subresource ? { subresource } : {}) });
     };
     for (const o of objects) {
         if (o.kind === 'Namespace') {
@@ -38829,7 +38877,7 @@ function requiredPermissions(objects, namespaceExists) {
         add('list', r);
     add('watch', 'pods');
     add('watch', 'events');
-    add('get', 'pods/log');
+    add('get', 'pods', true, 'log');
     const workloads = [...new Set(objects.map((o) => o.kind))].flatMap((k) => WORKLOADS[k] ?? []);
     for (const w of workloads) {
         for (const v of ['get', 'list', 'watch'])
@@ -39233,13 +39281,13 @@ async function checkHealth(url, expected, retries, log, opts = {}) {
 ;// CONCATENATED MODULE: ./src/manifests/plan.ts
 
 const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
-const WAITS = {
-    namespace: false,
-    config: false,
-    data: true,
-    migrate: true,
-    app: true,
-    edge: false,
+const GATES = {
+    namespace: 'stored',
+    config: 'stored',
+    data: 'ready',
+    migrate: 'migrated',
+    app: 'ready',
+    edge: 'stored',
 };
 const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
 const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
@@ -39257,7 +39305,7 @@ function phaseOf(o) {
     return 'config';
 }
 function planPhases(objects) {
-    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter((phase) => phase.objects.length > 0);
+    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), gate: GATES[name] })).filter((phase) => phase.objects.length > 0);
 }
 function workloadsOf(phase) {
     return phase.objects.filter((o) => isWorkload(o.kind));
@@ -39299,6 +39347,39 @@ async function diagnose(kube, namespace, failures, limit = 3) {
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/rollout/gate.ts
+
+
+function unchanged(live, before) {
+    return !!live && !!before?.existed && before.generation !== undefined && live.metadata.generation === before.generation;
+}
+const runsToCompletion = (c) => c.restartPolicy !== 'Always';
+function initCompleted(pod) {
+    const want = (pod.spec?.initContainers ?? []).filter(runsToCompletion).map((c) => c.name);
+    const done = new Set((pod.status?.initContainerStatuses ?? []).filter((s) => s.state?.terminated?.exitCode === 0).map((s) => s.name));
+    return want.length > 0 && want.every((name) => done.has(name));
+}
+function migrationCompleted(d, view) {
+    if ((d.status?.observedGeneration ?? 0) < (d.metadata.generation ?? 0))
+        return false;
+    return newDeploymentPods(d, view.related.replicaSets, view.related.pods).some(initCompleted);
+}
+const wanted = (kind, o) => (kind === 'DaemonSet' ? o.status?.desiredNumberScheduled : (o.spec?.replicas ?? 1));
+function newPodsReady(kind, o, view) {
+    if ((o.status?.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
+        return false;
+    const want = wanted(kind, o);
+    return want !== undefined && workloadKind(kind).newPods(o, view.related).filter(isPodReady).length >= want;
+}
+function gateState(workloads, view, before) {
+    const was = new Map(before.map((s) => [workloadId(s), s]));
+    const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w), before: was.get(workloadId(w)) }));
+    const same = live.map((l) => unchanged(l.obj, l.before));
+    const ready = live.map((l, i) => same[i] || (!!l.obj && newPodsReady(l.kind, l.obj, view)));
+    const migrated = live.map((l, i) => same[i] || (l.kind === 'Deployment' && !!l.obj && migrationCompleted(l.obj, view)));
+    return { unchanged: same.every(Boolean), ready: ready.every(Boolean), migrated: migrated.every(Boolean) };
+}
+
 ;// CONCATENATED MODULE: ./src/release.ts
 
 
@@ -39315,7 +39396,23 @@ async function diagnose(kube, namespace, failures, limit = 3) {
 
 
 
+
 const isRestoredObject = (o) => o.kind !== 'Namespace' && !isWorkload(o.kind);
+const NOTHING_TO_WATCH = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), ready: Promise.resolve(), migrated: Promise.resolve() };
+const GATE_HELD = { ready: 'new pods Ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
+function latch() {
+    let resolve;
+    const l = {
+        opened: new Promise((r) => (resolve = r)),
+        open(value) {
+            if ('value' in l)
+                return;
+            l.value = value;
+            resolve(value);
+        },
+    };
+    return l;
+}
 const refsOf = (phase) => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 function failuresOf(outcome) {
     return [...outcome.verdicts.entries()].flatMap(([workload, v]) => (v.state === 'failed' ? v.failures.map((failure) => ({ workload, failure })) : []));
@@ -39417,25 +39514,24 @@ class Release {
         return this.tools.signal?.aborted ?? false;
     }
     async applyPhases() {
-        for (const phase of this.phases) {
-            const failure = (await this.apply(phase)) ?? (await this.watch(phase));
-            if (failure)
-                return failure;
-        }
-        return undefined;
-    }
-    async apply(phase) {
-        const { kube, reporter } = this.tools;
-        if (this.cancelled)
-            return { reason: 'cancelled' };
+        const rollouts = [];
+        const failed = latch();
+        const decided = new AbortController();
         try {
-            await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
-            });
-            return undefined;
+            for (const phase of this.phases) {
+                const failure = failed.value ?? (await this.apply(phase));
+                if (failure)
+                    return failure;
+                rollouts.push(this.watch(phase, await this.changedWorkloads(phase), decided.signal, failed));
+                await this.passGate(phase, rollouts, failed);
+                if (failed.value)
+                    return failed.value;
+            }
+            await Promise.race([Promise.all(rollouts.map((r) => r.outcome)), failed.opened]);
+            return failed.value;
         }
-        catch (err) {
-            return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
+        finally {
+            decided.abort();
         }
     }
     async changedWorkloads(phase) {
@@ -39452,21 +39548,71 @@ class Release {
         this.watched.push(...changed);
         return changed;
     }
-    async watch(phase) {
-        const targets = await this.changedWorkloads(phase);
-        if (!phase.wait || !targets.length)
-            return undefined;
-        const { kube, reporter, signal } = this.tools;
+    apply(phase) {
+        const { kube, reporter } = this.tools;
+        if (this.cancelled)
+            return Promise.resolve({ reason: 'cancelled' });
+        return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+            try {
+                reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+                return undefined;
+            }
+            catch (err) {
+                return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : err.message}` };
+            }
+        });
+    }
+    async passGate(phase, rollouts, failed) {
+        if (phase.gate === 'stored')
+            return;
         const started = Date.now();
-        const timeoutMs = Math.max(1000, this.deadline - Date.now());
-        const outcome = await reporter.group(`watch ${phase.name}`, () => watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal, judgement: this.judgement }));
+        const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.ready));
+        await Promise.race([holds, failed.opened]);
+        if (!failed.value)
+            this.tools.reporter.info(`${phase.name}: ${GATE_HELD[phase.gate]} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    watch(phase, targets, decided, failed) {
+        if (!targets.length)
+            return NOTHING_TO_WATCH;
+        const { kube, reporter } = this.tools;
+        const signal = this.tools.signal ? AbortSignal.any([this.tools.signal, decided]) : decided;
+        const started = Date.now();
+        const ready = latch();
+        const migrated = latch();
+        const observe = (view) => {
+            const state = gateState(targets, view, this.before);
+            if (state.ready)
+                ready.open();
+            if (state.migrated)
+                migrated.open();
+        };
+        const opts = {
+            timeoutMs: Math.max(1000, this.deadline - Date.now()),
+            log: (l) => reporter.info(`[${phase.name}] ${l}`),
+            signal,
+            observe,
+            judgement: this.judgement,
+        };
+        reporter.info(`watching ${phase.name}: ${targets.map(workloadId).join(', ')}`);
+        const outcome = watchRollout(kube, this.namespace, targets, opts).then((o) => {
+            if (decided.aborted && o.cause === 'cancelled' && !this.cancelled)
+                return o;
+            this.recordRows(targets, o, started);
+            if (o.ok)
+                [ready, migrated].forEach((l) => l.open());
+            else
+                failed.open(outcomeFailure(o, this.inputs.timeoutSeconds));
+            return o;
+        });
+        return { outcome, ready: ready.opened, migrated: migrated.opened };
+    }
+    recordRows(targets, outcome, started) {
         for (const t of targets) {
             const v = outcome.verdicts.get(workloadId(t));
             const row = this.rows.get(workloadId(t));
             row.seconds = (Date.now() - started) / 1000;
             row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
         }
-        return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
     }
     async checkHealth() {
         const { healthCheckUrl: url, healthCheckStatus: want, healthCheckRetries: retries } = this.inputs;
@@ -45049,6 +45195,7 @@ async function runCommand(inputs, ctx, reporter, hooks = {}) {
     maskSecrets(inputs, reporter);
     let kubeconfig;
     let dockerConfig;
+    let kube;
     try {
         if (inputs.kubeconfig) {
             kubeconfig = writeKubeconfig(inputs.kubeconfig);
@@ -45058,7 +45205,7 @@ async function runCommand(inputs, ctx, reporter, hooks = {}) {
             dockerConfig = privateDockerConfig();
             hooks.remember?.('docker-config-dir', dockerConfig.dir);
         }
-        const kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
+        kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
         const repository = ctx.repository ?? process.env.GITHUB_REPOSITORY;
         const edges = {
             kube,
@@ -45085,6 +45232,8 @@ async function runCommand(inputs, ctx, reporter, hooks = {}) {
         return { outputs: plainOutputs(cancelled ? 'cancelled' : 'failed', message, inputs.tag), ok: false, message };
     }
     finally {
+        if (kube)
+            reporter.info(countLine(kube.count));
         kubeconfig?.remove();
         dockerConfig?.remove();
     }

@@ -6,7 +6,7 @@ import type { Inputs } from './inputs.js';
 import { applyServerSide } from './kube/apply.js';
 import { KubectlError, type KubeClient } from './kube/client.js';
 import { objectId, type KubeObject } from './kube/objects.js';
-import { planPhases, workloadsOf, type Phase } from './manifests/plan.js';
+import { planPhases, workloadsOf, type Gate, type Phase } from './manifests/plan.js';
 import { bestEffort, type Reporter } from './report/reporter.js';
 import { explain } from './report/summary.js';
 import type { ReleaseResult, Status, WorkloadRow } from './result.js';
@@ -15,7 +15,8 @@ import { rollBack } from './rollout/rollback.js';
 import { captureObjects, type ObjectState } from './rollout/restore.js';
 import { imagesOf, liveGenerations, snapshot, specMoved, type Snapshot } from './rollout/snapshot.js';
 import type { PodFailure } from './rollout/verdict.js';
-import { watchRollout, type Judgement, type Outcome } from './rollout/watch.js';
+import { gateState } from './rollout/gate.js';
+import { watchRollout, type Judgement, type LiveView, type Outcome } from './rollout/watch.js';
 import { isWorkload, workloadId, type WorkloadRef } from './rollout/workloads.js';
 import { DeployLock, type Holder } from './state/lock.js';
 import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord } from './state/record.js';
@@ -30,6 +31,34 @@ type Failure = { reason: string; outcome?: Outcome };
 
 // Workloads return by their revision history; the Namespace holds the lock and the record.
 const isRestoredObject = (o: KubeObject) => o.kind !== 'Namespace' && !isWorkload(o.kind);
+
+/** A phase's rollout, watched in the background from its apply until the release is decided. */
+type Rollout = {
+  outcome: Promise<Outcome>;
+  /** Its new pods Ready, or nothing to roll (the apply changed none of its workloads). */
+  ready: Promise<void>;
+  /** The migration ran for this release, or nothing changed. */
+  migrated: Promise<void>;
+};
+
+const NOTHING_TO_WATCH: Rollout = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), ready: Promise.resolve(), migrated: Promise.resolve() };
+
+const GATE_HELD: Record<Exclude<Gate, 'stored'>, string> = { ready: 'new pods Ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
+
+/** Opens once, with a value kept for those who look after. */
+type Latch<T> = { open(value: T): void; opened: Promise<T>; value?: T };
+function latch<T>(): Latch<T> {
+  let resolve!: (value: T) => void;
+  const l: Latch<T> = {
+    opened: new Promise<T>((r) => (resolve = r)),
+    open(value: T) {
+      if ('value' in l) return;
+      l.value = value;
+      resolve(value);
+    },
+  };
+  return l;
+}
 
 const refsOf = (phase: Phase): WorkloadRef[] => workloadsOf(phase).map((w) => ({ kind: w.kind, name: w.metadata.name }));
 
@@ -166,26 +195,27 @@ export class Release {
     return this.tools.signal?.aborted ?? false;
   }
 
-  /** Each phase applied, then its workloads watched until Ready, before the next one starts. */
+  /**
+   * Each phase applied once the gate of the one before holds (see plan.ts), every phase's rollout
+   * watched from its apply until the release is decided: a failure anywhere fails the release.
+   */
   async applyPhases(): Promise<Failure | undefined> {
-    for (const phase of this.phases) {
-      const failure = (await this.apply(phase)) ?? (await this.watch(phase));
-      if (failure) return failure;
-    }
-    return undefined;
-  }
-
-  private async apply(phase: Phase): Promise<Failure | undefined> {
-    const { kube, reporter } = this.tools;
-    if (this.cancelled) return { reason: 'cancelled' };
+    const rollouts: Rollout[] = [];
+    const failed = latch<Failure>();
+    // Ends the watches still running once the release is decided.
+    const decided = new AbortController();
     try {
-      await reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
-        reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
-      });
-      return undefined;
-    } catch (err) {
-      // Earlier phases are in: a rejected apply is a failed release like any other.
-      return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : (err as Error).message}` };
+      for (const phase of this.phases) {
+        const failure = failed.value ?? (await this.apply(phase));
+        if (failure) return failure;
+        rollouts.push(this.watch(phase, await this.changedWorkloads(phase), decided.signal, failed));
+        await this.passGate(phase, rollouts, failed);
+        if (failed.value) return failed.value;
+      }
+      await Promise.race([Promise.all(rollouts.map((r) => r.outcome)), failed.opened]);
+      return failed.value;
+    } finally {
+      decided.abort();
     }
   }
 
@@ -207,22 +237,68 @@ export class Release {
     return changed;
   }
 
-  private async watch(phase: Phase): Promise<Failure | undefined> {
-    const targets = await this.changedWorkloads(phase);
-    if (!phase.wait || !targets.length) return undefined;
-    const { kube, reporter, signal } = this.tools;
+  private apply(phase: Phase): Promise<Failure | undefined> {
+    const { kube, reporter } = this.tools;
+    if (this.cancelled) return Promise.resolve({ reason: 'cancelled' });
+    return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
+      try {
+        reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
+        return undefined;
+      } catch (err) {
+        // Earlier phases are in: a rejected apply is a failed release like any other.
+        return { reason: `apply ${phase.name} failed: ${err instanceof KubectlError ? err.said : (err as Error).message}` };
+      }
+    });
+  }
+
+  /** Until the phase's gate holds, or a rollout applied so far fails. */
+  private async passGate(phase: Phase, rollouts: Rollout[], failed: Latch<Failure>): Promise<void> {
+    if (phase.gate === 'stored') return;
     const started = Date.now();
-    const timeoutMs = Math.max(1000, this.deadline - Date.now());
-    const outcome = await reporter.group(`watch ${phase.name}`, () =>
-      watchRollout(kube, this.namespace, targets, { timeoutMs, log: (l) => reporter.info(l), signal, judgement: this.judgement }),
-    );
+    const holds = phase.gate === 'migrated' ? rollouts[rollouts.length - 1].migrated : Promise.all(rollouts.map((r) => r.ready));
+    await Promise.race([holds, failed.opened]);
+    if (!failed.value) this.tools.reporter.info(`${phase.name}: ${GATE_HELD[phase.gate]} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+
+  /** Watches the phase's workloads until Ready, in the background; its gate follows what the watch sees. */
+  private watch(phase: Phase, targets: WorkloadRef[], decided: AbortSignal, failed: Latch<Failure>): Rollout {
+    if (!targets.length) return NOTHING_TO_WATCH;
+    const { kube, reporter } = this.tools;
+    const signal = this.tools.signal ? AbortSignal.any([this.tools.signal, decided]) : decided;
+    const started = Date.now();
+    const ready = latch<void>();
+    const migrated = latch<void>();
+    const observe = (view: LiveView) => {
+      const state = gateState(targets, view, this.before);
+      if (state.ready) ready.open();
+      if (state.migrated) migrated.open();
+    };
+    const opts = {
+      timeoutMs: Math.max(1000, this.deadline - Date.now()),
+      log: (l: string) => reporter.info(`[${phase.name}] ${l}`),
+      signal,
+      observe,
+      judgement: this.judgement,
+    };
+    reporter.info(`watching ${phase.name}: ${targets.map(workloadId).join(', ')}`);
+    const outcome = watchRollout(kube, this.namespace, targets, opts).then((o) => {
+      // A watch stopped because the release was decided elsewhere says nothing of its workloads.
+      if (decided.aborted && o.cause === 'cancelled' && !this.cancelled) return o;
+      this.recordRows(targets, o, started);
+      if (o.ok) [ready, migrated].forEach((l) => l.open());
+      else failed.open(outcomeFailure(o, this.inputs.timeoutSeconds));
+      return o;
+    });
+    return { outcome, ready: ready.opened, migrated: migrated.opened };
+  }
+
+  private recordRows(targets: WorkloadRef[], outcome: Outcome, started: number): void {
     for (const t of targets) {
       const v = outcome.verdicts.get(workloadId(t));
       const row = this.rows.get(workloadId(t))!;
       row.seconds = (Date.now() - started) / 1000;
       row.verdict = v?.state === 'ready' ? 'ready' : (v?.message ?? 'failed');
     }
-    return outcome.ok ? undefined : outcomeFailure(outcome, this.inputs.timeoutSeconds);
   }
 
   async checkHealth(): Promise<Failure | undefined> {

@@ -6,7 +6,7 @@ import { dockerCli, privateDockerConfig } from './image/build.js';
 import type { Inputs } from './inputs.js';
 import { installKubectl } from './kube/install.js';
 import { secretLines, writeKubeconfig, type KubeconfigFile } from './kube/kubeconfig.js';
-import { Kubectl } from './kube/kubectl.js';
+import { countLine, Kubectl } from './kube/kubectl.js';
 import { deploy, type RunContext, type Tools } from './pipeline.js';
 import { GitHub, repoFromEnv } from './github/api.js';
 import { releaseImage } from './image/release.js';
@@ -166,6 +166,7 @@ export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: s
   maskSecrets(inputs, reporter);
   let kubeconfig: KubeconfigFile | undefined;
   let dockerConfig: { dir: string; remove: () => void } | undefined;
+  let kube: Kubectl | undefined;
   try {
     if (inputs.kubeconfig) {
       kubeconfig = writeKubeconfig(inputs.kubeconfig);
@@ -175,7 +176,7 @@ export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: s
       dockerConfig = privateDockerConfig();
       hooks.remember?.('docker-config-dir', dockerConfig.dir);
     }
-    const kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
+    kube = await kubectlFor(inputs, kubeconfig?.path, reporter, hooks.signal);
     const repository = ctx.repository ?? process.env.GITHUB_REPOSITORY;
     const edges: Edges = {
       kube,
@@ -197,6 +198,7 @@ export async function runCommand(inputs: Inputs, ctx: RunContext & { headSha?: s
     await bestEffort(reporter, 'writing the job summary', () => reporter.summary(`## ${cancelled ? '⏹️ Cancelled' : '❌ Failed'}\n\n${message}\n`));
     return { outputs: plainOutputs(cancelled ? 'cancelled' : 'failed', message, inputs.tag), ok: false, message };
   } finally {
+    if (kube) reporter.info(countLine(kube.count));
     kubeconfig?.remove();
     dockerConfig?.remove();
   }

@@ -23,8 +23,25 @@ const LOCAL = new Set(['kustomize', 'config', 'wait']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What a run asked of kubectl: the processes it started, by what they did. */
+export type KubectlCount = { total: number; byCommand: Record<string, number> };
+
+/** A command's name in the count: its verb; raw GETs and watches apart; auth, rollout and config with their subcommand. */
+function commandName(args: string[], watch: boolean): string {
+  if (watch) return 'watch';
+  if (args[0] === 'get' && args[1] === '--raw') return 'get --raw';
+  if (args[0] === 'auth' || args[0] === 'rollout' || args[0] === 'config') return `${args[0]} ${args[1]}`;
+  return args[0];
+}
+
+export const countLine = (c: KubectlCount) =>
+  `kubectl processes: ${c.total} (${Object.entries(c.byCommand)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ')})`;
+
 export class Kubectl implements KubeClient {
   private readonly children = new Set<ChildProcess>();
+  private readonly started = new Map<string, number>();
 
   constructor(
     readonly binary: string,
@@ -43,6 +60,20 @@ export class Kubectl implements KubeClient {
     return LOCAL.has(args[0]) || args.includes('--local') ? args : [`--request-timeout=${timeout}s`, ...args];
   }
 
+  /** Every kubectl process this client started so far (retries included). */
+  get count(): KubectlCount {
+    const byCommand = Object.fromEntries([...this.started].sort((a, b) => b[1] - a[1]));
+    return { total: [...this.started.values()].reduce((n, c) => n + c, 0), byCommand };
+  }
+
+  private spawn(args: string[], stdin: 'pipe' | 'ignore', watch = false): ChildProcess {
+    const name = commandName(args, watch);
+    this.started.set(name, (this.started.get(name) ?? 0) + 1);
+    const child = spawn(this.binary, watch ? args : this.argsFor(args), { env: this.env(), stdio: [stdin, 'pipe', 'pipe'] });
+    this.children.add(child);
+    return child;
+  }
+
   /** Stops every kubectl this client has running: a cancelled run's calls end now. */
   stopAll(): void {
     for (const child of this.children) child.kill('SIGTERM');
@@ -50,14 +81,13 @@ export class Kubectl implements KubeClient {
 
   private once(args: string[], input?: string): Promise<ExecResult> {
     return new Promise((resolve) => {
-      const child = spawn(this.binary, this.argsFor(args), { env: this.env(), stdio: ['pipe', 'pipe', 'pipe'] });
-      this.children.add(child);
+      const child = this.spawn(args, 'pipe');
       let stdout = '';
       let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
+      child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(input);
       child.on('error', (err) => {
         this.children.delete(child);
         resolve({ code: 127, stdout, stderr: `${stderr}${err.message}` });
@@ -97,11 +127,10 @@ export class Kubectl implements KubeClient {
   }
 
   watch(apiPath: string, onEvent: (e: WatchEvent) => void): WatchStream {
-    const child = spawn(this.binary, ['get', '--raw', apiPath], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    this.children.add(child);
+    const child = this.spawn(['get', '--raw', apiPath], 'ignore', true);
     let buf = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
       buf += chunk;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -110,7 +139,7 @@ export class Kubectl implements KubeClient {
         if (line) onEvent(JSON.parse(line) as WatchEvent);
       }
     });
-    child.stderr.resume();
+    child.stderr!.resume();
     const done = new Promise<number>((resolve) => {
       child.on('close', (code) => {
         this.children.delete(child);

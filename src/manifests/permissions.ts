@@ -13,8 +13,9 @@ import { RECORD_NAME } from '../state/record.js';
  */
 export function requiredPermissions(objects: KubeObject[], namespaceExists: boolean): Permission[] {
   const out: Permission[] = [];
-  const add = (verb: string, resource: string, namespaced = true) => {
-    if (!out.some((p) => p.verb === verb && p.resource === resource)) out.push({ verb, resource, namespaced });
+  const add = (verb: string, resource: string, namespaced = true, subresource?: string) => {
+    if (!out.some((p) => p.verb === verb && p.resource === resource && p.subresource === subresource))
+      out.push({ verb, resource, namespaced, ...(subresource ? { subresource } : {}) });
   };
   for (const o of objects) {
     if (o.kind === 'Namespace') {
@@ -41,7 +42,7 @@ export function requiredPermissions(objects: KubeObject[], namespaceExists: bool
   for (const r of ['pods', 'events']) add('list', r);
   add('watch', 'pods');
   add('watch', 'events');
-  add('get', 'pods/log');
+  add('get', 'pods', true, 'log');
   const workloads = [...new Set(objects.map((o) => o.kind))].flatMap((k) => WORKLOADS[k] ?? []);
   for (const w of workloads) {
     for (const v of ['get', 'list', 'watch']) add(v, resourceOf(w));

@@ -1,33 +1,43 @@
-// Apply order, as the application's README sets it: what a phase needs must
-// exist (and for workloads, be Ready) before it is applied.
+// Apply order, as the application's README sets it, and what each phase waits for before the next
+// one starts: only real dependencies gate. The workloads keep rolling, and stay watched, after
+// their gate opens; the release is done when every one of them is Ready.
 import type { KubeObject } from '../kube/objects.js';
 import { isWorkload } from '../rollout/workloads.js';
 
 export type PhaseName = 'namespace' | 'config' | 'data' | 'migrate' | 'app' | 'edge';
 
+/**
+ * What must hold before the next phase is applied:
+ * - stored: the API server accepted the objects (config, the namespace, the edge);
+ * - ready: every workload applied so far runs its new pods Ready (the databases answer before
+ *   anything migrates; the whole release serves before the edge exposes it);
+ * - migrated: the migration ran for this release, so the next phase never runs new code against
+ *   the old schema, while the migrating workload goes on rolling.
+ * A workload the apply did not change (its generation did not move) holds at once.
+ */
+export type Gate = 'stored' | 'ready' | 'migrated';
+
 export type Phase = {
   name: PhaseName;
   objects: KubeObject[];
-  wait: boolean;
+  gate: Gate;
 };
 
 const PHASE_ORDER: readonly PhaseName[] = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
 
-// Only workload phases wait: the rest is accepted as soon as it is stored.
-const WAITS: Record<PhaseName, boolean> = {
-  namespace: false,
-  config: false,
-  data: true,
-  migrate: true,
-  app: true,
-  edge: false,
+const GATES: Record<PhaseName, Gate> = {
+  namespace: 'stored',
+  config: 'stored',
+  data: 'ready',
+  migrate: 'migrated',
+  app: 'ready',
+  edge: 'stored',
 };
 
 const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
 
-// The backend's init container runs the migrations, so it must be Ready
-// before the other app workloads start against the new schema.
-const runsMigrations = (o: KubeObject) =>
+// The backend's init container runs the migrations: the other app workloads start once it ran.
+export const runsMigrations = (o: KubeObject) =>
   o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
 
 // Unknown kinds go with the config: they are usually things the workloads
@@ -42,7 +52,7 @@ function phaseOf(o: KubeObject): PhaseName {
 }
 
 export function planPhases(objects: KubeObject[]): Phase[] {
-  return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), wait: WAITS[name] })).filter(
+  return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), gate: GATES[name] })).filter(
     (phase) => phase.objects.length > 0,
   );
 }

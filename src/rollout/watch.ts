@@ -16,7 +16,17 @@ export type Outcome = {
 };
 /** The judgement the release asks for: its failure allowance and stability window. */
 export type Judgement = Pick<VerdictOptions, 'failuresAllowed' | 'stableSeconds'>;
-export type WatchOptions = { timeoutMs: number; soakMs?: number; log: (line: string) => void; signal?: AbortSignal; judgement?: Judgement };
+/** What the watch has seen so far: the live workloads and the objects their verdicts read. */
+export type LiveView = { workload(w: WorkloadRef): KubeObject | undefined; related: Related };
+export type WatchOptions = {
+  timeoutMs: number;
+  soakMs?: number;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+  judgement?: Judgement;
+  /** Shown each change once every kind is listed: what a phase's gate reads while the rollout goes on. */
+  observe?: (view: LiveView) => void;
+};
 
 /** The live objects seen so far, by kind and name: complete for a kind once it is listed. */
 class Cache {
@@ -214,6 +224,7 @@ class RolloutWatch {
 
   private evaluate(): void {
     if (this.finished || this.loaded.size < this.kinds.length) return;
+    this.opts.observe?.({ workload: (w) => this.cache.get(w), related: this.cache.related() });
     const verdicts = judgeAll(this.targets, this.cache, this.verdictOptions());
     this.logChanges(verdicts);
     if ([...verdicts.values()].some((v) => v.state === 'failed')) return this.finish(false, verdicts, this.soak ? 'soak' : 'failure');

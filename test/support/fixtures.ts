@@ -33,6 +33,25 @@ export function serveStatefulSet(kube: ScriptedKube, f: StatefulSetFixture): voi
   kube.put('StatefulSet', f.statefulSet);
 }
 
+/** The pods of the ReplicaSet the Deployment's revision names: the new release's. */
+export function newPodsOf(f: DeploymentFixture): KubeObject[] {
+  const rs = f.replicaSets.find(
+    (r) => r.metadata.annotations?.['deployment.kubernetes.io/revision'] === f.deployment.metadata.annotations?.['deployment.kubernetes.io/revision'],
+  )!;
+  return f.pods.filter((p) => ownedBy(p, rs));
+}
+
+/** The fixture once each new pod's init containers exited 0, as the kubelet reports it: the migration ran. */
+export function migrated(f: DeploymentFixture): DeploymentFixture {
+  for (const p of newPodsOf(f)) {
+    p.status.initContainerStatuses = p.status.initContainerStatuses.map((s: KubeObject) => ({
+      ...s,
+      state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: f.capturedAt } },
+    }));
+  }
+  return f;
+}
+
 /** The fixture's new pods restarted `times` more times (a crash some time after Ready). */
 export function restarted(f: DeploymentFixture, times = 1): DeploymentFixture {
   const rsOfRevision = f.replicaSets.find(

@@ -62,7 +62,8 @@ describe('splitJsonStream', () => {
 
 describe('requiredPermissions for the repository manifests (k8s/)', () => {
   const objects = render('k8s');
-  const has = (perms: ReturnType<typeof requiredPermissions>, verb: string, resource: string) => perms.some((p) => p.verb === verb && p.resource === resource);
+  const has = (perms: ReturnType<typeof requiredPermissions>, verb: string, resource: string) =>
+    perms.some((p) => p.verb === verb && (p.subresource ? `${p.resource}/${p.subresource}` : p.resource) === resource);
 
   test('the rendered manifests hold what these tests rely on', () => {
     const kinds = new Set(objects.map((o) => o.kind));
@@ -137,7 +138,7 @@ describe('requiredPermissions for the repository manifests (k8s/)', () => {
 
   test('each permission is listed once', () => {
     const perms = requiredPermissions(objects, false);
-    const keys = perms.map((p) => `${p.verb} ${p.resource}`);
+    const keys = perms.map((p) => `${p.verb} ${p.resource}/${p.subresource ?? ''}`);
     expect(new Set(keys).size).toBe(keys.length);
   });
 

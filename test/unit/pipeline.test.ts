@@ -13,7 +13,7 @@ import { parseInputs } from '../../src/inputs.js';
 import type { KubeObject } from '../../src/kube/objects.js';
 import { deploy } from '../../src/pipeline.js';
 import { consoleReporter } from '../../src/report/reporter.js';
-import { atRevision, deploymentFixture, FIXTURE_NAMESPACE as NS, restarted, serveDeployment, type DeploymentFixture } from '../support/fixtures.js';
+import { atRevision, deploymentFixture, FIXTURE_NAMESPACE as NS, migrated, restarted, serveDeployment, type DeploymentFixture } from '../support/fixtures.js';
 import { fails, ok, ScriptedKube } from '../support/scripted-kube.js';
 import { heldBy } from '../../src/state/lock.js';
 
@@ -48,8 +48,10 @@ afterAll(() => {
 });
 
 /** The manifests of a small release: namespace, config, the backend, a worker, an ingress. */
-function manifests(opts: { worker?: boolean; noNamespace?: boolean; secret?: boolean } = {}): string {
+function manifests(opts: { worker?: boolean; noNamespace?: boolean; secret?: boolean; migrates?: boolean } = {}): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-test-'));
+  // With migrates, the backend runs its migration in an init container, as k8s/ does.
+  const initContainers = (name: string) => (opts.migrates && name === 'backend' ? { initContainers: [{ name: 'migrate', image: 'capture:dev' }] } : {});
   const deployment = (name: string) => ({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -57,7 +59,7 @@ function manifests(opts: { worker?: boolean; noNamespace?: boolean; secret?: boo
     spec: {
       replicas: 2,
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image: 'capture:dev' }] } },
+      template: { metadata: { labels: { app: name } }, spec: { ...initContainers(name), containers: [{ name, image: 'capture:dev' }] } },
     },
   });
   const objects = [
@@ -89,6 +91,7 @@ type Setup = {
   worker?: boolean;
   noNamespace?: boolean;
   secret?: boolean;
+  migrates?: boolean;
   namespaceExists?: boolean;
 };
 
@@ -122,7 +125,7 @@ function setup(s: Setup = {}) {
     image,
     tag: 'v1',
     build: 'false',
-    manifests: manifests({ worker: s.worker, noNamespace: s.noNamespace, secret: s.secret }),
+    manifests: manifests({ worker: s.worker, noNamespace: s.noNamespace, secret: s.secret, migrates: s.migrates }),
     // The captured crash loop is a first crash: these tests judge it as failures-allowed 0 does.
     'failures-allowed': '0',
     ...s.inputs,
@@ -139,6 +142,12 @@ const undoRestores = (kube: ScriptedKube, revision = 4) =>
     serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), revision));
     return ok('deployment.apps/backend rolled back\n');
   });
+
+/** The names of the objects each apply held, phase by phase. */
+const appliedNames = (kube: ScriptedKube) =>
+  kube.calls
+    .filter((c) => c.args[0] === 'apply' && !c.args.includes('--dry-run=server') && c.args.includes('--field-manager=medaudit-deploy'))
+    .map((c) => (JSON.parse(c.input!) as { items: KubeObject[] }).items.map((o) => o.metadata.name).join(','));
 
 const appliedKinds = (kube: ScriptedKube) =>
   kube.calls
@@ -239,6 +248,79 @@ describe('deploy() against a scripted cluster', () => {
     ]);
   });
 
+  test('the worker is applied once the migration ran, while the backend still rolls; the release ends when both are Ready', async () => {
+    // The backend's new pod is still migrating after its apply; the migration completes 300 ms later.
+    const rolling = () => atRevision(deploymentFixture('rolling-in-progress'), 3, 'next3');
+    const seenAtWorkerApply: string[] = [];
+    let state = 'before';
+    const { kube, lines, run } = setup({
+      migrates: true,
+      worker: true,
+      inputs: { 'health-check-url': '' },
+      onApply: (kinds) => {
+        if (!kinds.includes('Deployment')) return;
+        if (state === 'before') {
+          serveDeployment(kube, rolling());
+          state = 'migrating';
+          setTimeout(() => {
+            serveDeployment(kube, migrated(rolling()));
+            state = 'migrated, backend rolling';
+          }, 300);
+          return;
+        }
+        seenAtWorkerApply.push(state);
+        serveDeployment(kube, atRevision(renamed(deploymentFixture('healthy-complete'), 'worker'), 3, 'next3'));
+        setTimeout(() => serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 3, 'next3')), 300);
+      },
+    });
+    const result = await run();
+    expect(result.status).toBe('deployed');
+    expect(appliedNames(kube)).toEqual([NS, 'config', 'backend', 'worker', 'web']);
+    expect(seenAtWorkerApply).toEqual(['migrated, backend rolling']);
+    expect(lines.some((l) => /^migrate: migration completed \(or unchanged\) after \d/.test(l))).toBe(true);
+    expect(result.rows.map((r) => [r.workload, r.verdict, r.after])).toEqual([
+      ['Deployment/backend', 'ready', 3],
+      ['Deployment/worker', 'ready', 3],
+    ]);
+  });
+
+  test('a failed migration: the worker is never applied, the backend is rolled back, the worker left alone', async () => {
+    const { kube, run } = setup({
+      migrates: true,
+      worker: true,
+      onApply: (kinds) => void (kinds.includes('Deployment') && serveDeployment(kube, deploymentFixture('migration-failed'))),
+    });
+    undoRestores(kube);
+    const result = await run();
+    expect(result.status).toBe('rolled-back');
+    expect(result.failureReason).toMatch(/^Deployment\/backend: InitContainerFailed: /);
+    expect(appliedNames(kube)).toEqual([NS, 'config', 'backend']);
+    expect(kube.called(/^rollout undo/)).toEqual([`rollout undo deployment/backend -n ${NS} --to-revision=2`]);
+    expect(result.rollback.find((s) => s.name === 'worker')).toMatchObject({ action: 'keep' });
+  });
+
+  test('a backend the apply did not change: the gate holds at once and the worker follows', async () => {
+    let applies = 0;
+    const { kube, run } = setup({
+      migrates: true,
+      worker: true,
+      // The backend stays as it was (same generation); only the worker moves.
+      onApply: (kinds) =>
+        void (
+          kinds.includes('Deployment') &&
+          ++applies === 2 &&
+          serveDeployment(kube, atRevision(renamed(deploymentFixture('healthy-complete'), 'worker'), 3, 'next3'))
+        ),
+    });
+    const result = await run();
+    expect(result.status).toBe('deployed');
+    expect(appliedNames(kube)).toEqual([NS, 'config', 'backend', 'worker', 'web']);
+    expect(result.rows.map((r) => [r.workload, r.before, r.after])).toEqual([
+      ['Deployment/backend', 2, 2],
+      ['Deployment/worker', 2, 3],
+    ]);
+  });
+
   test('a list that fails for a moment during the watch does not fail the release', async () => {
     const { kube, lines, run } = setup({
       onApply: (kinds) => {
@@ -249,7 +331,7 @@ describe('deploy() against a scripted cluster', () => {
     });
     const result = await run();
     expect(result.status).toBe('deployed');
-    expect(lines.some((l) => /^listing Pods failed: .*Unable to connect to the server/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\[app\] listing Pods failed: .*Unable to connect to the server/.test(l))).toBe(true);
   });
 
   test('a rollout not Ready by the deadline is rolled back, and the budget counts from the first apply', async () => {

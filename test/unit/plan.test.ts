@@ -5,7 +5,7 @@ import { planPhases, workloadsOf, type Phase } from '../../src/manifests/plan.js
 
 const render = (dir: string): KubeObject[] => renderKustomize(dir);
 
-const summary = (phases: Phase[]) => phases.map(({ name, wait, objects }) => ({ name, wait, objects: objects.map(objectId) }));
+const summary = (phases: Phase[]) => phases.map(({ name, gate, objects }) => ({ name, gate, objects: objects.map(objectId) }));
 
 const object = (kind: string, name: string, spec?: any): KubeObject => ({
   apiVersion: 'v1',
@@ -25,18 +25,18 @@ describe('planPhases on the repository manifests (k8s/)', () => {
       .filter((o) => !['Namespace', 'StatefulSet', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress'].includes(o.kind))
       .map(objectId);
     expect(summary(phases)).toEqual([
-      { name: 'namespace', wait: false, objects: ['Namespace/medaudit'] },
-      { name: 'config', wait: false, objects: configIds },
-      { name: 'data', wait: true, objects: ['StatefulSet/medaudit/postgres', 'StatefulSet/medaudit/redis'] },
-      { name: 'migrate', wait: true, objects: ['Deployment/medaudit/backend'] },
+      { name: 'namespace', gate: 'stored', objects: ['Namespace/medaudit'] },
+      { name: 'config', gate: 'stored', objects: configIds },
+      { name: 'data', gate: 'ready', objects: ['StatefulSet/medaudit/postgres', 'StatefulSet/medaudit/redis'] },
+      { name: 'migrate', gate: 'migrated', objects: ['Deployment/medaudit/backend'] },
       {
         name: 'app',
-        wait: true,
+        gate: 'ready',
         objects: objects
           .filter((o) => ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'].includes(o.kind) && o.metadata.name !== 'backend')
           .map(objectId),
       },
-      { name: 'edge', wait: false, objects: ids('Ingress') },
+      { name: 'edge', gate: 'stored', objects: ids('Ingress') },
     ]);
   });
 
@@ -93,16 +93,16 @@ describe('planPhases', () => {
       object('ResourceQuota', 'q'),
     ];
     expect(summary(planPhases(objects))).toEqual([
-      { name: 'namespace', wait: false, objects: ['Namespace/ns'] },
-      { name: 'config', wait: false, objects: ['Widget/custom', 'Secret/s', 'ResourceQuota/q'] },
-      { name: 'data', wait: true, objects: ['StatefulSet/db'] },
-      { name: 'migrate', wait: true, objects: ['Deployment/api'] },
+      { name: 'namespace', gate: 'stored', objects: ['Namespace/ns'] },
+      { name: 'config', gate: 'stored', objects: ['Widget/custom', 'Secret/s', 'ResourceQuota/q'] },
+      { name: 'data', gate: 'ready', objects: ['StatefulSet/db'] },
+      { name: 'migrate', gate: 'migrated', objects: ['Deployment/api'] },
       {
         name: 'app',
-        wait: true,
+        gate: 'ready',
         objects: ['Deployment/worker', 'CronJob/report', 'Deployment/empty-init', 'Pod/debug', 'Job/seed', 'DaemonSet/agent', 'ReplicaSet/rs'],
       },
-      { name: 'edge', wait: false, objects: ['Ingress/web'] },
+      { name: 'edge', gate: 'stored', objects: ['Ingress/web'] },
     ]);
   });
 
