@@ -156,7 +156,7 @@ describe('cancellation', () => {
     await deployed(inputsFor(ns, 'fault-good1'));
     const inputs = inputsFor(ns, 'fault-slow', {}, { kubeconfig });
     const started = startAction(inputs, { cwd: ws });
-    await reaching(started, '::group::watch app');
+    await reaching(started, 'watching app: ');
     const cancelledAt = Date.now();
     const { killed } = await cancelLikeRunner(started.child);
     const run = await started.done;
@@ -191,7 +191,7 @@ describe('cancellation', () => {
     await deployed(inputsFor(ns, 'fault-good1'));
     const inputs = inputsFor(ns, 'fault-slow', {}, { kubeconfig });
     const started = startAction(inputs, { cwd: ws });
-    await reaching(started, '::group::watch app');
+    await reaching(started, 'watching app: ');
     started.child.kill('SIGKILL');
     await started.done;
     // Killed: its kubeconfig is still on the runner, its lock still held.
@@ -215,7 +215,7 @@ describe('cancellation', () => {
     const ns = freshNamespace('medaudit-lost');
     await deployed(inputsFor(ns, 'fault-good1'));
     const started = startAction(inputsFor(ns, 'fault-slow'), { cwd: ws });
-    await reaching(started, '::group::watch app');
+    await reaching(started, 'watching app: ');
     started.child.kill('SIGKILL');
     await started.done;
     const brokenRevision = Number(web(ns).metadata.annotations['deployment.kubernetes.io/revision']);
@@ -336,7 +336,7 @@ describe('the API server going away', () => {
     const ns = freshNamespace('medaudit-apirestart');
     await deployed(inputsFor(ns, 'fault-good1'));
     const started = startAction(inputsFor(ns, 'fault-good2', { readyAfter: 8 }), { cwd: ws });
-    await reaching(started, '::group::watch app');
+    await reaching(started, 'watching app: ');
     const t0 = Date.now();
     // The control plane restarts as on an upgrade: controller-manager and scheduler with it (left
     // alone, client-go's watch back-off after earlier restarts in the suite delays them by minutes).
