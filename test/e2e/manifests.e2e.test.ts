@@ -236,6 +236,9 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
       ['patch', 'horizontalpodautoscalers.autoscaling'],
       ['patch', 'networkpolicies.networking.k8s.io'],
       ['delete', 'pods'],
+      // A rollback deletes what a failed release added.
+      ['delete', 'deployments.apps'],
+      ['delete', 'configmaps'],
       ['get', 'pods/log'],
       ['list', 'controllerrevisions.apps'],
       ['patch', `namespaces/${ns}`],
@@ -249,8 +252,10 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
       ['create', 'namespaces'],
       ['patch', 'namespaces/default', '-n', 'default'],
       ['create', 'clusterroles.rbac.authorization.k8s.io'],
-      ['delete', 'deployments.apps', '-n', ns],
-      ['delete', 'configmaps', '-n', ns],
+      ['delete', 'deployments.apps', '-n', 'default'],
+      ['delete', 'replicasets.apps', '-n', ns],
+      ['delete', 'controllerrevisions.apps', '-n', ns],
+      ['deletecollection', 'configmaps', '-n', ns],
       ['create', 'roles.rbac.authorization.k8s.io', '-n', ns],
       ['create', 'rolebindings.rbac.authorization.k8s.io', '-n', ns],
       ['create', 'pods/exec', '-n', ns],
@@ -321,10 +326,13 @@ describe('the deployer Role (k8s/deployer-rbac.yaml)', () => {
     expect(tryKubectl(['get', 'clusterrole', 'e2e-deployer-probe']).code).not.toBe(0);
   });
 
-  test('is refused deleting Deployments and other objects but pods', () => {
-    forbidden(asDeployer(['delete', 'deployment', 'backend', '-n', ns]));
-    forbidden(asDeployer(['delete', 'configmap', 'medaudit-config', '-n', ns]));
+  test('is refused deleting what it does not apply (revision history), and deleting in bulk', () => {
+    const rs = (kubectlJson(['get', 'replicasets', '-n', ns, '-l', 'app=backend']).items as { metadata: { name: string } }[])[0].metadata.name;
+    forbidden(asDeployer(['delete', 'replicaset', rs, '-n', ns]));
+    // DELETE on the collection is deletecollection, which the Role never grants.
+    forbidden(asDeployer(['delete', '--raw', `/api/v1/namespaces/${ns}/configmaps`]));
     expect(kubectlJson(['get', 'deployment', 'backend', '-n', ns]).metadata.deletionTimestamp).toBeUndefined();
+    expect(tryKubectl(['get', 'replicaset', rs, '-n', ns]).code).toBe(0);
   });
 
   test('is refused RBAC writes, even in its own namespace: why deployer-rbac.yaml is applied by an admin', () => {
