@@ -120,6 +120,7 @@ describe(`a pull request's preview, #${PR}`, () => {
   test('closed without ever having had a preview: nothing deleted and no comment', async () => {
     const before = gh.writes().length;
     const run = await preview('pull_request', 'destroy-preview', pullRequest('closed', NEVER_PREVIEWED, 'e'.repeat(40), []));
+    if (run.code !== 0) console.log(run.log);
     expect(run.code).toBe(0);
     expect(run.log).toMatch(new RegExp(`PR #${NEVER_PREVIEWED} never had a preview`));
     expect(gh.writes().slice(before)).toEqual([]);
