@@ -198,16 +198,21 @@ describe('each failing release is rolled back to the revision that ran before', 
     expectRolledBack(run, before, /while soaking: .*(RestartedWhileSoaking|CrashLoopBackOff)/);
   });
 
-  test('config-only deploy, then a failing deploy: the good release stays (no blind undo)', async () => {
-    const good = backend();
+  test('config-only deploy (a rollout of its own), then a failing deploy: the config-only release comes back, config included', async () => {
+    const before = backend();
     const goodTag = 'e2e-v2';
     const configOnly = await deploy({ tag: goodTag, build: 'false', manifests: overlay('config-change') });
     expect(configOnly.code).toBe(0);
-    expect(backend().revision).toBe(good.revision);
+    // The config checksum on the template: the pods restart on the new config, same image.
+    const good = backend();
+    expect(good.revision).toBe(before.revision + 1);
+    expect(good.image).toBe(before.image);
     expect(kubectlJson(['get', 'configmap', 'medaudit-config', '-n', ns]).data.LOG_LEVEL).toBe('DEBUG');
     const run = await deploy({ tag: 'e2e-crash-2', 'build-args': 'SIM_BEHAVIOUR=crash' });
     expectRolledBack(run, good, /CrashLoopBackOff/);
-    // A blind undo would have gone to revision good-1, an older image.
+    // The failing release set LOG_LEVEL back to the base's value; the rollback restored the config-only release's.
+    expect(kubectlJson(['get', 'configmap', 'medaudit-config', '-n', ns]).data.LOG_LEVEL).toBe('DEBUG');
+    // A blind undo would have gone to revision good-1, the release before the config change.
     expect(run.summary).toMatch(new RegExp(`Deployment/backend: revision \\d+ → ${good.revision}`));
   });
 });
