@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cancelLikeRunner, runAction, runPost, sampleWorkspace, startAction, type ActionRun, type StartedAction } from '../support/action.js';
 import { execFileSync } from 'node:child_process';
-import { CLUSTER_DIR, clusterEnv, docker, kubectl, kubectlJson, REGISTRY, REPO, tryKubectl, uniqueNamespace } from '../support/cluster.js';
+import { CLUSTER_DIR, clusterEnv, docker, kubectl, kubectlJson, REGISTRY, REPO, tryKubectl, uniqueNamespace, readyImages } from '../support/cluster.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
 const namespaces: string[] = [];
@@ -77,16 +77,6 @@ function freshNamespace(prefix: string): string {
 const web = (ns: string) => kubectlJson(['get', 'deployment', 'web', '-n', ns]);
 const lockHolder = (ns: string) => kubectlJson(['get', 'lease', 'medaudit-deploy-lock', '-n', ns]).spec.holderIdentity ?? '';
 const record = (ns: string) => JSON.parse(kubectlJson(['get', 'configmap', 'medaudit-deploy-release', '-n', ns]).data.record);
-
-/** Images of the Ready, not terminating pods of web. */
-function readyImages(ns: string): Set<string> {
-  const pods = kubectlJson(['get', 'pods', '-n', ns, '-l', 'app=web']).items as any[];
-  return new Set(
-    pods
-      .filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
-      .map((p) => p.spec.containers[0].image),
-  );
-}
 
 /** Polls until `check` holds or `ms` pass; returns how long it took. */
 async function within(ms: number, check: () => boolean): Promise<number> {

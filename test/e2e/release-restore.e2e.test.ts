@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runAction, sampleWorkspace, type ActionRun } from '../support/action.js';
-import { docker, kubectl, kubectlJson, REGISTRY, tryKubectl, uniqueNamespace } from '../support/cluster.js';
+import { docker, kubectl, kubectlJson, REGISTRY, tryKubectl, uniqueNamespace, readyImages } from '../support/cluster.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
 const namespaces: string[] = [];
@@ -118,16 +118,6 @@ function freshNamespace(prefix: string): string {
 
 const get = (ns: string, what: string) => kubectlJson(['get', what, '-n', ns]);
 const exists = (ns: string, what: string) => tryKubectl(['get', what, '-n', ns, '-o', 'name']).code === 0;
-
-/** Images of web's Ready pods that are not terminating. */
-function readyImages(ns: string, app = 'web'): Set<string> {
-  const pods = kubectlJson(['get', 'pods', '-n', ns, '-l', `app=${app}`]).items as any[];
-  return new Set(
-    pods
-      .filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
-      .map((p) => p.spec.containers[0].image),
-  );
-}
 
 const detection = (run: ActionRun) => Number(/Failure detected ([\d.]+) s after/.exec(run.summary)?.[1]);
 

@@ -86,3 +86,13 @@ export async function servedDigest(repository: string, tag: string): Promise<str
   });
   return res.ok ? res.headers.get('docker-content-digest') : null;
 }
+
+/** The images of an app's Ready pods that are not terminating (its first container). */
+export function readyImages(ns: string, app = 'web'): Set<string> {
+  const pods = kubectlJson(['get', 'pods', '-n', ns, '-l', `app=${app}`]).items as any[];
+  return new Set(
+    pods
+      .filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => p.spec.containers[0].image),
+  );
+}
