@@ -123,32 +123,50 @@ function checkNotPaused(target: Target, live: LiveScaling): void {
   }
 }
 
-/** This identity may deploy and roll back, and the server accepts every object. */
-async function checkCluster(inputs: Inputs, target: Target, kube: KubeClient): Promise<CheckedTarget> {
-  const exists = await namespaceExists(kube, target.namespace);
-  const denied = await missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists));
-  if (denied.length) throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
-  if (!exists && !target.objects.some((o) => o.kind === 'Namespace')) {
-    throw new InputError('namespace', `namespace '${target.namespace}' does not exist and the manifests do not create it`);
-  }
-  // Unknown kinds, unknown or mistyped fields and admission denials show here, before any phase
-  // is applied — on a first install too, where the contents are checked for kind and schema.
+/** The value of a settled promise, or its error: checks run together, their errors still come in order. */
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
+}
+
+/** The server accepts every object: unknown kinds, mistyped fields and admission denials show here. */
+async function checkAccepted(inputs: Inputs, target: Target, kube: KubeClient, exists: boolean): Promise<void> {
   try {
     await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists);
   } catch (err) {
     if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
     throw err;
   }
-  const live = await readLive(kube, target, exists);
-  checkNotPaused(target, live);
-  return { ...target, namespaceExists: exists, live };
+}
+
+/** This identity may deploy and roll back, and the server accepts every object. */
+async function checkCluster(inputs: Inputs, target: Target, kube: KubeClient): Promise<CheckedTarget> {
+  const exists = await namespaceExists(kube, target.namespace);
+  const creates = target.objects.some((o) => o.kind === 'Namespace');
+  // Asked at once; a missing permission is still the first thing said, a rejected object the next.
+  const [denied, accepted, live] = await Promise.allSettled([
+    missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists)),
+    // On a first install too, where the contents are checked for kind and schema.
+    exists || creates ? checkAccepted(inputs, target, kube, exists) : Promise.resolve(),
+    readLive(kube, target, exists),
+  ]);
+  const missing = settled(denied);
+  if (missing.length) throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${missing.join(', ')}`);
+  if (!exists && !creates) {
+    throw new InputError('namespace', `namespace '${target.namespace}' does not exist and the manifests do not create it`);
+  }
+  settled(accepted);
+  const running = settled(live);
+  checkNotPaused(target, running);
+  return { ...target, namespaceExists: exists, live: running };
 }
 
 async function validate(inputs: Inputs, ctx: RunContext, { kube, reporter }: Tools): Promise<CheckedTarget> {
   checkBuildInputs(inputs, ctx.cwd);
-  await checkReachable(kube, reporter);
-  const target = await loadTarget(inputs, ctx, kube);
-  return checkCluster(inputs, target, kube);
+  // The manifests are read offline while the cluster is asked; an unusable kubeconfig is said first.
+  const [reachable, loaded] = await Promise.allSettled([checkReachable(kube, reporter), loadTarget(inputs, ctx, kube)]);
+  settled(reachable);
+  return checkCluster(inputs, settled(loaded), kube);
 }
 
 // ---- 2. render: the image pinned by digest, the release annotated ----

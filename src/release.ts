@@ -138,10 +138,12 @@ export class Release {
   ): Promise<Release> {
     const { kube, reporter } = tools;
     const { namespace } = target;
-    const phases = planPhases(objects);
+    let phases = planPhases(objects);
     if (!target.namespaceExists) {
       const ns = phases.find((p) => p.name === 'namespace')?.objects ?? [];
       reporter.info(await applyServerSide(kube, namespace, ns, inputs.fieldManager));
+      // Applied: its phase would only apply it again.
+      phases = phases.filter((p) => p.name !== 'namespace');
     }
     const lock = await reporter.group(`deploy lock of ${namespace}`, () =>
       DeployLock.acquire(kube, namespace, holder, {
@@ -153,13 +155,15 @@ export class Release {
     );
     try {
       const workloads = phases.flatMap(workloadsOf);
-      const live = await snapshot(
-        kube,
-        namespace,
-        workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })),
-      );
-      const objectsBefore = await captureObjects(kube, namespace, objects.filter(isRestoredObject), inputs.fieldManager);
-      const previous = await readRecord(kube, namespace);
+      const [live, objectsBefore, previous] = await Promise.all([
+        snapshot(
+          kube,
+          namespace,
+          workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })),
+        ),
+        captureObjects(kube, namespace, objects.filter(isRestoredObject), inputs.fieldManager),
+        readRecord(kube, namespace),
+      ]);
       const { before, unfinished } = beforeOf(previous, live);
       if (unfinished) {
         reporter.warning(
@@ -227,7 +231,9 @@ export class Release {
     const targets = refsOf(phase);
     if (!targets.length) return [];
     const before = new Map(this.before.map((s) => [workloadId(s), s]));
-    const generations = await liveGenerations(this.tools.kube, this.namespace, targets).catch(() => undefined);
+    // A workload that did not exist before moved by definition: no need to ask.
+    const existed = targets.filter((t) => before.get(workloadId(t))?.existed);
+    const generations = existed.length ? await liveGenerations(this.tools.kube, this.namespace, existed).catch(() => undefined) : new Map();
     const changed = targets.filter((t) => !generations || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
     for (const t of targets.filter((t) => !changed.includes(t))) {
       this.rows.get(workloadId(t))!.verdict = 'unchanged';

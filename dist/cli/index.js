@@ -38489,17 +38489,21 @@ function isAutoscalerOf(hpa, o) {
         sameNamespace(hpa.metadata.namespace, o.metadata.namespace));
 }
 const NOTHING_LIVE = { workloads: [], autoscalers: [] };
+function startingReplicas(o, hpa) {
+    const min = typeof hpa.spec?.minReplicas === 'number' ? hpa.spec.minReplicas : 1;
+    const max = typeof hpa.spec?.maxReplicas === 'number' ? hpa.spec.maxReplicas : Infinity;
+    const asked = typeof o.spec?.replicas === 'number' ? o.spec.replicas : min;
+    return Math.min(Math.max(asked, min), max);
+}
 function leaveReplicasToScalers(objects, live = NOTHING_LIVE) {
     const scalers = [...objects, ...live.autoscalers];
     return objects.map((original) => {
         const o = copy(original);
-        if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !scalers.some((hpa) => isAutoscalerOf(hpa, o)))
+        const hpa = scalers.find((s) => isAutoscalerOf(s, o));
+        if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !hpa)
             return o;
         const running = live.workloads.find((w) => w.kind === o.kind && w.metadata.name === o.metadata.name);
-        if (typeof running?.spec?.replicas === 'number')
-            o.spec.replicas = running.spec.replicas;
-        else
-            delete o.spec.replicas;
+        o.spec.replicas = typeof running?.spec?.replicas === 'number' ? running.spec.replicas : startingReplicas(o, hpa);
         return o;
     });
 }
@@ -39542,10 +39546,11 @@ class Release {
     static async begin(inputs, tools, target, objects, base, holder, hooks = {}) {
         const { kube, reporter } = tools;
         const { namespace } = target;
-        const phases = planPhases(objects);
+        let phases = planPhases(objects);
         if (!target.namespaceExists) {
             const ns = phases.find((p) => p.name === 'namespace')?.objects ?? [];
             reporter.info(await applyServerSide(kube, namespace, ns, inputs.fieldManager));
+            phases = phases.filter((p) => p.name !== 'namespace');
         }
         const lock = await reporter.group(`deploy lock of ${namespace}`, () => DeployLock.acquire(kube, namespace, holder, {
             timeoutMs: inputs.lockTimeoutSeconds * 1000,
@@ -39555,9 +39560,11 @@ class Release {
         }));
         try {
             const workloads = phases.flatMap(workloadsOf);
-            const live = await snapshot(kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name })));
-            const objectsBefore = await captureObjects(kube, namespace, objects.filter(isRestoredObject), inputs.fieldManager);
-            const previous = await readRecord(kube, namespace);
+            const [live, objectsBefore, previous] = await Promise.all([
+                snapshot(kube, namespace, workloads.map((w) => ({ kind: w.kind, name: w.metadata.name }))),
+                captureObjects(kube, namespace, objects.filter(isRestoredObject), inputs.fieldManager),
+                readRecord(kube, namespace),
+            ]);
             const { before, unfinished } = beforeOf(previous, live);
             if (unfinished) {
                 reporter.warning(`the release by ${unfinished.run}${unfinished.runUrl ? ` (${unfinished.runUrl})` : ''}, started ${unfinished.startedAt}, never finished: ` +
@@ -39613,7 +39620,8 @@ class Release {
         if (!targets.length)
             return [];
         const before = new Map(this.before.map((s) => [workloadId(s), s]));
-        const generations = await liveGenerations(this.tools.kube, this.namespace, targets).catch(() => undefined);
+        const existed = targets.filter((t) => before.get(workloadId(t))?.existed);
+        const generations = existed.length ? await liveGenerations(this.tools.kube, this.namespace, existed).catch(() => undefined) : new Map();
         const changed = targets.filter((t) => !generations || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
         for (const t of targets.filter((t) => !changed.includes(t))) {
             this.rows.get(workloadId(t)).verdict = 'unchanged';
@@ -39856,14 +39864,12 @@ function checkNotPaused(target, live) {
         }
     }
 }
-async function checkCluster(inputs, target, kube) {
-    const exists = await namespaceExists(kube, target.namespace);
-    const denied = await missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists));
-    if (denied.length)
-        throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${denied.join(', ')}`);
-    if (!exists && !target.objects.some((o) => o.kind === 'Namespace')) {
-        throw new InputError('namespace', `namespace '${target.namespace}' does not exist and the manifests do not create it`);
-    }
+function settled(result) {
+    if (result.status === 'rejected')
+        throw result.reason;
+    return result.value;
+}
+async function checkAccepted(inputs, target, kube, exists) {
     try {
         await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists);
     }
@@ -39872,15 +39878,31 @@ async function checkCluster(inputs, target, kube) {
             throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
         throw err;
     }
-    const live = await readLive(kube, target, exists);
-    checkNotPaused(target, live);
-    return { ...target, namespaceExists: exists, live };
+}
+async function checkCluster(inputs, target, kube) {
+    const exists = await namespaceExists(kube, target.namespace);
+    const creates = target.objects.some((o) => o.kind === 'Namespace');
+    const [denied, accepted, live] = await Promise.allSettled([
+        missingPermissions(kube, target.namespace, requiredPermissions(target.objects, exists)),
+        exists || creates ? checkAccepted(inputs, target, kube, exists) : Promise.resolve(),
+        readLive(kube, target, exists),
+    ]);
+    const missing = settled(denied);
+    if (missing.length)
+        throw new InputError('kubeconfig', `this identity may not do what deploy and rollback need: ${missing.join(', ')}`);
+    if (!exists && !creates) {
+        throw new InputError('namespace', `namespace '${target.namespace}' does not exist and the manifests do not create it`);
+    }
+    settled(accepted);
+    const running = settled(live);
+    checkNotPaused(target, running);
+    return { ...target, namespaceExists: exists, live: running };
 }
 async function validate(inputs, ctx, { kube, reporter }) {
     checkBuildInputs(inputs, ctx.cwd);
-    await checkReachable(kube, reporter);
-    const target = await loadTarget(inputs, ctx, kube);
-    return checkCluster(inputs, target, kube);
+    const [reachable, loaded] = await Promise.allSettled([checkReachable(kube, reporter), loadTarget(inputs, ctx, kube)]);
+    settled(reachable);
+    return checkCluster(inputs, settled(loaded), kube);
 }
 function renderRelease(objects, image, ctx, live) {
     const { objects: substituted, changes } = substituteImage(objects.map(stripSource), image.ref, image.pinned);

@@ -111,19 +111,31 @@ export type LiveScaling = { workloads: KubeObject[]; autoscalers: KubeObject[] }
 const NOTHING_LIVE: LiveScaling = { workloads: [], autoscalers: [] };
 
 /**
+ * Where a scaled workload that does not run yet starts: inside its autoscaler's bounds, at once,
+ * rather than at 1 until the autoscaler's next sync raises it (up to 15 s on a first install).
+ */
+function startingReplicas(o: KubeObject, hpa: KubeObject): number | undefined {
+  const min = typeof hpa.spec?.minReplicas === 'number' ? hpa.spec.minReplicas : 1;
+  const max = typeof hpa.spec?.maxReplicas === 'number' ? hpa.spec.maxReplicas : Infinity;
+  const asked = typeof o.spec?.replicas === 'number' ? o.spec.replicas : min;
+  return Math.min(Math.max(asked, min), max);
+}
+
+/**
  * The replica count belongs to whatever autoscaler targets a workload, in the manifests or only
  * live. Applying the manifest's count would reset the one the HPA chose; leaving the field out of
  * an apply that owned it would reset it to 1. So a scaled workload that runs keeps its live count
- * (the autoscaler changes it from there), and one that does not run yet starts with the default.
+ * (the autoscaler changes it from there), and one that does not run yet starts within the
+ * autoscaler's bounds.
  */
 export function leaveReplicasToScalers(objects: KubeObject[], live: LiveScaling = NOTHING_LIVE): KubeObject[] {
   const scalers = [...objects, ...live.autoscalers];
   return objects.map((original) => {
     const o = copy(original);
-    if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !scalers.some((hpa) => isAutoscalerOf(hpa, o))) return o;
+    const hpa = scalers.find((s) => isAutoscalerOf(s, o));
+    if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !hpa) return o;
     const running = live.workloads.find((w) => w.kind === o.kind && w.metadata.name === o.metadata.name);
-    if (typeof running?.spec?.replicas === 'number') o.spec.replicas = running.spec.replicas;
-    else delete o.spec.replicas;
+    o.spec.replicas = typeof running?.spec?.replicas === 'number' ? running.spec.replicas : startingReplicas(o, hpa);
     return o;
   });
 }

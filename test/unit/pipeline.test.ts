@@ -435,6 +435,27 @@ describe('deploy() against a scripted cluster', () => {
     expect(kube.called(/^apply /)).toEqual([]);
   });
 
+  test('the cluster checks run together, and their errors still come in order: permissions, then the objects', async () => {
+    const { kube, run } = setup();
+    // An identity that may only read, and a server that refuses an object: the permission is said.
+    kube.on(/^create --validate=false -f - -o json$/, (_args, input) =>
+      Promise.resolve({
+        code: 0,
+        stderr: '',
+        stdout: JSON.stringify({ ...JSON.parse(input!), status: { resourceRules: [{ verbs: ['get', 'list', 'watch'], apiGroups: ['*'], resources: ['*'] }] } }),
+      }),
+    );
+    kube.on(/--dry-run=server$/, () => Promise.resolve({ code: 1, stdout: '', stderr: 'Error from server (Invalid): Deployment.apps "backend" is invalid\n' }));
+    await expect(run()).rejects.toThrow(/^input 'kubeconfig': this identity may not do what deploy and rollback need: /);
+    // With the permissions granted, the refusal is what is said.
+    const second = setup();
+    second.kube.on(/--dry-run=server$/, () =>
+      Promise.resolve({ code: 1, stdout: '', stderr: 'Error from server (Invalid): Deployment.apps "backend" is invalid\n' }),
+    );
+    await expect(second.run()).rejects.toThrow(/the API server rejects them: .*Deployment\.apps "backend" is invalid/);
+    expect(second.kube.called(/^apply (?!.*--dry-run=server)/)).toEqual([]);
+  });
+
   test('the deploy lock is held while the release runs, and freed after; the record says deployed', async () => {
     const held: string[] = [];
     const { kube, run } = setup({

@@ -196,7 +196,7 @@ describe('leaveReplicasToScalers', () => {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name, ...(namespace && { namespace }) },
-    spec: { replicas: 3, template: { spec: podSpec('a') } },
+    spec: { replicas: 9, template: { spec: podSpec('a') } },
   });
   const hpa = (name: string, kind: string, namespace?: string, apiVersion = 'autoscaling/v2'): KubeObject => ({
     apiVersion,
@@ -205,7 +205,7 @@ describe('leaveReplicasToScalers', () => {
     spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind, name }, minReplicas: 1, maxReplicas: 5 },
   });
 
-  test('drops replicas only where an HPA in the same namespace scales the object', () => {
+  test('a count only within the bounds of an HPA in the same namespace that scales the object', () => {
     const objects = [
       deployment('web', 'a'),
       deployment('worker', 'a'),
@@ -218,24 +218,24 @@ describe('leaveReplicasToScalers', () => {
     ];
     const before = structuredClone(objects);
     const result = leaveReplicasToScalers(objects);
-    expect(result.map((o) => o.spec.replicas)).toEqual([undefined, 3, 3, undefined, undefined, undefined, undefined, undefined]);
-    expect('replicas' in result[0].spec).toBe(false);
+    expect(result.map((o) => o.spec.replicas)).toEqual([5, 9, 9, 5, undefined, undefined, undefined, undefined]);
     expect(objects).toEqual(before);
   });
 
   test('ignores objects that only look like an HPA', () => {
     const fake = { ...hpa('web', 'Deployment'), apiVersion: 'example.com/v1' };
-    expect(leaveReplicasToScalers([deployment('web'), fake])[0].spec.replicas).toBe(3);
+    expect(leaveReplicasToScalers([deployment('web'), fake])[0].spec.replicas).toBe(9);
   });
 
-  test('on k8s/: backend and celery-worker lose replicas, the StatefulSets keep theirs', () => {
+  test('on k8s/, a first install: backend and celery-worker start at their HPA minimum, the StatefulSets keep theirs', () => {
     const objects = render('k8s');
-    const withReplicas = objects.map((o) => (o.kind === 'Deployment' ? { ...o, spec: { ...o.spec, replicas: 2 } } : o));
-    const result = leaveReplicasToScalers(withReplicas);
-    expect(find(result, 'Deployment/medaudit/backend').spec.replicas).toBeUndefined();
-    expect(find(result, 'Deployment/medaudit/celery-worker').spec.replicas).toBeUndefined();
+    expect(find(objects, 'Deployment/medaudit/backend').spec.replicas).toBeUndefined();
+    const result = leaveReplicasToScalers(objects);
+    expect(find(result, 'Deployment/medaudit/backend').spec.replicas).toBe(2);
+    expect(find(result, 'Deployment/medaudit/celery-worker').spec.replicas).toBe(2);
     expect(find(result, 'StatefulSet/medaudit/postgres').spec.replicas).toBe(1);
-    expect(find(withReplicas, 'Deployment/medaudit/backend').spec.replicas).toBe(2);
+    const withOne = objects.map((o) => (o.kind === 'Deployment' ? { ...o, spec: { ...o.spec, replicas: 1 } } : o));
+    expect(find(leaveReplicasToScalers(withOne), 'Deployment/medaudit/backend').spec.replicas).toBe(2);
   });
 });
 
@@ -327,10 +327,18 @@ describe('leaveReplicasToScalers with what runs', () => {
     expect(web.spec.replicas).toBe(4);
   });
 
-  test('a scaled workload that does not run yet starts without a count; an unscaled one keeps its own', () => {
-    const [web, other] = leaveReplicasToScalers([deployment('web', 1), deployment('other', 2)], { workloads: [], autoscalers: [hpa('web')] });
-    expect('replicas' in web.spec).toBe(false);
-    expect(other.spec.replicas).toBe(2);
+  test('a scaled workload that does not run yet starts at its live HPA minimum; an unscaled one keeps its own', () => {
+    const [web, other, bare] = leaveReplicasToScalers([deployment('web', 1), deployment('other', 7), deployment('bare')], {
+      workloads: [],
+      autoscalers: [hpa('web'), hpa('bare')],
+    });
+    expect([web.spec.replicas, other.spec.replicas, bare.spec.replicas]).toEqual([2, 7, 2]);
+  });
+
+  test('an HPA without minReplicas starts the workload at 1, its default', () => {
+    const noMin = hpa('web');
+    delete noMin.spec.minReplicas;
+    expect(leaveReplicasToScalers([deployment('web')], { workloads: [], autoscalers: [noMin] })[0].spec.replicas).toBe(1);
   });
 });
 
