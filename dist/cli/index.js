@@ -33010,6 +33010,8 @@ function secretDataValue(o, path, value) {
 function findPlaceholders(objects, marker = 'CHANGE_ME') {
     return objects.flatMap((o) => {
         const { __source: _, ...content } = o;
+        if (o.kind !== 'Secret' && !JSON.stringify(content).includes(marker))
+            return [];
         return stringsIn(content, '')
             .filter(({ path, value }) => secretDataValue(o, path, value).includes(marker))
             .map(({ path }) => ({ where: describe(o), path }));
@@ -38451,10 +38453,11 @@ function imagesFoundSummary(objects) {
         .map(({ id, images }) => `${id}: ${images.join(', ')}`);
     return found.length > 0 ? found.join('; ') : 'none';
 }
+const namesImage = (o, target) => containersOf(o).some(({ container }) => typeof container.image === 'string' && namesRepository(container.image, target));
 function substituteImage(objects, target, pinned) {
-    const result = objects.map(copy);
+    const result = objects.map((o) => (namesImage(o, target) ? copy(o) : o));
     const changes = [];
-    for (const o of result) {
+    for (const o of result.filter((o, i) => o !== objects[i])) {
         for (const { container, path } of containersOf(o)) {
             if (typeof container.image !== 'string' || !namesRepository(container.image, target))
                 continue;
@@ -38470,13 +38473,7 @@ function substituteImage(objects, target, pinned) {
     return { objects: result, changes };
 }
 function annotateWorkloads(objects, annotations) {
-    return objects.map((original) => {
-        const o = copy(original);
-        if (WORKLOAD_KINDS.includes(o.kind)) {
-            o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
-        }
-        return o;
-    });
+    return objects.map((o) => WORKLOAD_KINDS.includes(o.kind) ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, ...annotations } } } : o);
 }
 const sameNamespace = (a, b) => !a || !b || a === b;
 function isAutoscalerOf(hpa, o) {
@@ -38496,15 +38493,18 @@ function startingReplicas(o, hpa) {
     return Math.min(Math.max(asked, min), max);
 }
 function leaveReplicasToScalers(objects, live = NOTHING_LIVE) {
-    const scalers = [...objects, ...live.autoscalers];
-    return objects.map((original) => {
-        const o = copy(original);
-        const hpa = scalers.find((s) => isAutoscalerOf(s, o));
+    const scalers = new Map();
+    for (const hpa of [...objects, ...live.autoscalers].filter((o) => o.kind === 'HorizontalPodAutoscaler')) {
+        const key = `${hpa.spec?.scaleTargetRef?.kind}/${hpa.spec?.scaleTargetRef?.name}`;
+        scalers.set(key, [...(scalers.get(key) ?? []), hpa]);
+    }
+    const running = new Map(live.workloads.map((w) => [`${w.kind}/${w.metadata.name}`, w]));
+    return objects.map((o) => {
+        const hpa = scalers.get(`${o.kind}/${o.metadata.name}`)?.find((s) => isAutoscalerOf(s, o));
         if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !hpa)
             return o;
-        const running = live.workloads.find((w) => w.kind === o.kind && w.metadata.name === o.metadata.name);
-        o.spec.replicas = typeof running?.spec?.replicas === 'number' ? running.spec.replicas : startingReplicas(o, hpa);
-        return o;
+        const now = running.get(`${o.kind}/${o.metadata.name}`)?.spec?.replicas;
+        return { ...o, spec: { ...o.spec, replicas: typeof now === 'number' ? now : startingReplicas(o, hpa) } };
     });
 }
 const CONFIG_CHECKSUM = 'medaudit.io/config-checksum';
@@ -38545,18 +38545,20 @@ function configReferences(spec) {
 const contentOf = (o) => JSON.stringify([o.data ?? {}, o.stringData ?? {}, o.binaryData ?? {}], (_k, v) => isRecord(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v);
 function annotateConfigChecksums(objects) {
     const config = new Map(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+    const contents = new Map();
+    const content = (id) => contents.get(id) ?? contents.set(id, contentOf(config.get(id))).get(id);
     return objects.map((original) => {
-        const o = copy(original);
-        const template = TEMPLATED_KINDS.includes(o.kind) ? o.spec?.template : undefined;
+        const template = TEMPLATED_KINDS.includes(original.kind) ? original.spec?.template : undefined;
         if (!isRecord(template) || !isRecord(template.spec))
-            return o;
+            return original;
         const read = [...new Set(configReferences(template.spec).map((r) => `${r.kind}/${r.name}`))].sort().filter((id) => config.has(id));
         if (!read.length)
-            return o;
+            return original;
         const hash = (0,external_node_crypto_.createHash)('sha256');
         for (const id of read)
-            hash.update(`${id}\n${contentOf(config.get(id))}\n`);
-        const metadata = isRecord(template.metadata) ? template.metadata : (template.metadata = {});
+            hash.update(`${id}\n${content(id)}\n`);
+        const o = copy(original);
+        const metadata = isRecord(o.spec.template.metadata) ? o.spec.template.metadata : (o.spec.template.metadata = {});
         metadata.annotations = { ...(isRecord(metadata.annotations) ? metadata.annotations : {}), [CONFIG_CHECKSUM]: hash.digest('hex').slice(0, 16) };
         return o;
     });

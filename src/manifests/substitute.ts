@@ -1,5 +1,5 @@
-// Rewrites of rendered manifests before they are applied. Every function
-// returns new objects so the caller can still show or diff the originals.
+// Rewrites of rendered manifests before they are applied. No function modifies its input: what it
+// changes is a new object, so the caller can still show or diff the originals.
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { bareName, formatImageReference, namesRepository, type ImageReference } from '../image/reference.js';
@@ -57,10 +57,14 @@ function imagesFoundSummary(objects: KubeObject[]): string {
   return found.length > 0 ? found.join('; ') : 'none';
 }
 
+const namesImage = (o: KubeObject, target: ImageReference) =>
+  containersOf(o).some(({ container }) => typeof container.image === 'string' && namesRepository(container.image, target));
+
 export function substituteImage(objects: KubeObject[], target: ImageReference, pinned: string): { objects: KubeObject[]; changes: ImageChange[] } {
-  const result = objects.map(copy);
+  // Only what changes is copied: the rest is passed on as it came, never to be modified.
+  const result = objects.map((o) => (namesImage(o, target) ? copy(o) : o));
   const changes: ImageChange[] = [];
-  for (const o of result) {
+  for (const o of result.filter((o, i) => o !== objects[i])) {
     for (const { container, path } of containersOf(o)) {
       if (typeof container.image !== 'string' || !namesRepository(container.image, target)) continue;
       changes.push({ object: objectId(o), container: String(container.name), path: `${path}.image`, from: container.image, to: pinned });
@@ -80,13 +84,9 @@ export function substituteImage(objects: KubeObject[], target: ImageReference, p
 // Only the workload's own metadata: annotating the pod template would roll
 // out a new revision on every deploy even when nothing else changed.
 export function annotateWorkloads(objects: KubeObject[], annotations: Record<string, string>): KubeObject[] {
-  return objects.map((original) => {
-    const o = copy(original);
-    if (WORKLOAD_KINDS.includes(o.kind)) {
-      o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
-    }
-    return o;
-  });
+  return objects.map((o) =>
+    WORKLOAD_KINDS.includes(o.kind) ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, ...annotations } } } : o,
+  );
 }
 
 // An object without a namespace is applied into the deploy's namespace, so it
@@ -129,14 +129,18 @@ function startingReplicas(o: KubeObject, hpa: KubeObject): number | undefined {
  * autoscaler's bounds.
  */
 export function leaveReplicasToScalers(objects: KubeObject[], live: LiveScaling = NOTHING_LIVE): KubeObject[] {
-  const scalers = [...objects, ...live.autoscalers];
-  return objects.map((original) => {
-    const o = copy(original);
-    const hpa = scalers.find((s) => isAutoscalerOf(s, o));
+  // By the target's kind and name: one pass, however many objects.
+  const scalers = new Map<string, KubeObject[]>();
+  for (const hpa of [...objects, ...live.autoscalers].filter((o) => o.kind === 'HorizontalPodAutoscaler')) {
+    const key = `${hpa.spec?.scaleTargetRef?.kind}/${hpa.spec?.scaleTargetRef?.name}`;
+    scalers.set(key, [...(scalers.get(key) ?? []), hpa]);
+  }
+  const running = new Map(live.workloads.map((w) => [`${w.kind}/${w.metadata.name}`, w]));
+  return objects.map((o) => {
+    const hpa = scalers.get(`${o.kind}/${o.metadata.name}`)?.find((s) => isAutoscalerOf(s, o));
     if (!HPA_SCALABLE_KINDS.includes(o.kind) || !isRecord(o.spec) || !hpa) return o;
-    const running = live.workloads.find((w) => w.kind === o.kind && w.metadata.name === o.metadata.name);
-    o.spec.replicas = typeof running?.spec?.replicas === 'number' ? running.spec.replicas : startingReplicas(o, hpa);
-    return o;
+    const now = running.get(`${o.kind}/${o.metadata.name}`)?.spec?.replicas;
+    return { ...o, spec: { ...o.spec, replicas: typeof now === 'number' ? now : startingReplicas(o, hpa) } };
   });
 }
 
@@ -184,15 +188,17 @@ const contentOf = (o: KubeObject) =>
  */
 export function annotateConfigChecksums(objects: KubeObject[]): KubeObject[] {
   const config = new Map(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+  const contents = new Map<string, string>();
+  const content = (id: string) => contents.get(id) ?? contents.set(id, contentOf(config.get(id)!)).get(id)!;
   return objects.map((original) => {
-    const o = copy(original);
-    const template = TEMPLATED_KINDS.includes(o.kind) ? o.spec?.template : undefined;
-    if (!isRecord(template) || !isRecord(template.spec)) return o;
+    const template = TEMPLATED_KINDS.includes(original.kind) ? original.spec?.template : undefined;
+    if (!isRecord(template) || !isRecord(template.spec)) return original;
     const read = [...new Set(configReferences(template.spec).map((r) => `${r.kind}/${r.name}`))].sort().filter((id) => config.has(id));
-    if (!read.length) return o;
+    if (!read.length) return original;
     const hash = createHash('sha256');
-    for (const id of read) hash.update(`${id}\n${contentOf(config.get(id)!)}\n`);
-    const metadata = isRecord(template.metadata) ? template.metadata : (template.metadata = {});
+    for (const id of read) hash.update(`${id}\n${content(id)}\n`);
+    const o = copy(original);
+    const metadata = isRecord(o.spec.template.metadata) ? o.spec.template.metadata : (o.spec.template.metadata = {});
     metadata.annotations = { ...(isRecord(metadata.annotations) ? metadata.annotations : {}), [CONFIG_CHECKSUM]: hash.digest('hex').slice(0, 16) };
     return o;
   });

@@ -35,6 +35,8 @@ function secretDataValue(o: SourcedObject, path: string, value: string): string 
 export function findPlaceholders(objects: SourcedObject[], marker = 'CHANGE_ME'): { where: string; path: string }[] {
   return objects.flatMap((o) => {
     const { __source: _, ...content } = o;
+    // Paths are only worth building where the marker is; a Secret's data hides it in base64.
+    if (o.kind !== 'Secret' && !JSON.stringify(content).includes(marker)) return [];
     return stringsIn(content, '')
       .filter(({ path, value }) => secretDataValue(o, path, value).includes(marker))
       .map(({ path }) => ({ where: describe(o), path }));

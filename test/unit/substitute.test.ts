@@ -103,10 +103,12 @@ describe('substituteImage on the repository manifests (k8s/)', () => {
     expect(find(result.objects, 'StatefulSet/medaudit/redis').spec.template.spec.containers[0].image).toBe('redis:7-alpine');
   });
 
-  test('does not touch its input', () => {
+  test('does not touch its input: what it changes is a new object, the rest is passed on as it came', () => {
     expect(objects).toEqual(before);
     expect(result.objects).not.toBe(objects);
-    expect(result.objects[0]).not.toBe(objects[0]);
+    const backend = objects.findIndex((o) => o.kind === 'Deployment' && o.metadata.name === 'backend');
+    expect(result.objects[backend]).not.toBe(objects[backend]);
+    expect(result.objects[0]).toBe(objects[0]);
   });
 
   test('changes nothing but the images', () => {
