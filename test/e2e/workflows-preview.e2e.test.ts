@@ -37,8 +37,9 @@ function pullRequest(action: string, number: number, sha: string, labels = ['pre
   };
 }
 
-const preview = (event: string, job: string, payload: object, workflow = '.github/workflows/preview.yml') =>
-  runAct({
+/** One act run of preview.yml; every run here should succeed, so a failing one prints its log. */
+async function preview(event: string, job: string, payload: object, workflow = '.github/workflows/preview.yml') {
+  const run = await runAct({
     repo,
     event,
     workflow,
@@ -48,6 +49,9 @@ const preview = (event: string, job: string, payload: object, workflow = '.githu
     secrets: { PREVIEW_KUBECONFIG: readFileSync(clusterEnv().KUBECONFIG, 'utf8') },
     vars: { PREVIEW_DOMAIN: DOMAIN, MEDAUDIT_IMAGE: IMAGE },
   });
+  if (run.code !== 0) console.log(`act ${event} ${job} exited ${run.code}:\n${run.log}`);
+  return run;
+}
 
 beforeAll(async () => {
   repo = backendRepository('acme-wf');
@@ -120,7 +124,6 @@ describe(`a pull request's preview, #${PR}`, () => {
   test('closed without ever having had a preview: nothing deleted and no comment', async () => {
     const before = gh.writes().length;
     const run = await preview('pull_request', 'destroy-preview', pullRequest('closed', NEVER_PREVIEWED, 'e'.repeat(40), []));
-    if (run.code !== 0) console.log(run.log);
     expect(run.code).toBe(0);
     expect(run.log).toMatch(new RegExp(`PR #${NEVER_PREVIEWED} never had a preview`));
     expect(gh.writes().slice(before)).toEqual([]);

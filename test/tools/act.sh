@@ -6,18 +6,12 @@
 #
 # MEDAUDIT_CACHE moves the cache (default ~/.cache/medaudit-deploy).
 set -euo pipefail
+# shellcheck source=test/tools/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VERSION=v0.2.89
-BIN_DIR="${MEDAUDIT_CACHE:-$HOME/.cache/medaudit-deploy}/tools/act-$VERSION"
+BIN_DIR="$TOOL_CACHE/act-$VERSION"
 ACT="$BIN_DIR/act"
 
-if [[ ! -x "$ACT" ]]; then
-  if ! command -v go >/dev/null 2>&1; then
-    echo "act.sh: go is needed to build act $VERSION (not found on PATH)" >&2
-    exit 2
-  fi
-  echo "act.sh: building act $VERSION into $BIN_DIR" >&2
-  mkdir -p "$BIN_DIR"
-  GOBIN="$BIN_DIR" GOFLAGS=-mod=mod go install "github.com/nektos/act@$VERSION" >&2
-fi
+[[ -x "$ACT" ]] || go_install act.sh "github.com/nektos/act@$VERSION" "$BIN_DIR"
 echo "$ACT"

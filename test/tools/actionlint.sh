@@ -8,21 +8,15 @@
 # MEDAUDIT_CACHE moves the cache (default ~/.cache/medaudit-deploy). shellcheck and pyflakes
 # checks run when those tools are on PATH and are skipped otherwise.
 set -euo pipefail
+# shellcheck source=test/tools/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VERSION=v1.7.12
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN_DIR="${MEDAUDIT_CACHE:-$HOME/.cache/medaudit-deploy}/tools/actionlint-$VERSION"
+BIN_DIR="$TOOL_CACHE/actionlint-$VERSION"
 ACTIONLINT="$BIN_DIR/actionlint"
 
-if [[ ! -x "$ACTIONLINT" ]]; then
-  if ! command -v go >/dev/null 2>&1; then
-    echo "actionlint.sh: go is needed to build actionlint $VERSION (not found on PATH)" >&2
-    exit 2
-  fi
-  echo "actionlint.sh: building actionlint $VERSION into $BIN_DIR" >&2
-  mkdir -p "$BIN_DIR"
-  GOBIN="$BIN_DIR" go install "github.com/rhysd/actionlint/cmd/actionlint@$VERSION"
-fi
+[[ -x "$ACTIONLINT" ]] || go_install actionlint.sh "github.com/rhysd/actionlint/cmd/actionlint@$VERSION" "$BIN_DIR"
 
 cd "$ROOT"
 if [[ $# -gt 0 ]]; then

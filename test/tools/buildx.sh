@@ -7,19 +7,16 @@
 #
 # MEDAUDIT_CACHE moves the cache (default ~/.cache/medaudit-deploy).
 set -euo pipefail
+# shellcheck source=test/tools/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VERSION=v0.38.2
-DIR="${MEDAUDIT_CACHE:-$HOME/.cache/medaudit-deploy}/tools/buildx-$VERSION"
+DIR="$TOOL_CACHE/buildx-$VERSION"
 PLUGIN="$DIR/docker-config/cli-plugins/docker-buildx"
 
 if [[ ! -x "$PLUGIN" ]]; then
-  if ! command -v go >/dev/null 2>&1; then
-    echo "buildx.sh: go is needed to build buildx $VERSION (not found on PATH)" >&2
-    exit 2
-  fi
-  echo "buildx.sh: building buildx $VERSION into $DIR" >&2
-  mkdir -p "$DIR/bin" "$(dirname "$PLUGIN")"
-  GOBIN="$DIR/bin" GOFLAGS=-mod=mod go install "github.com/docker/buildx/cmd/buildx@$VERSION" >&2
+  go_install buildx.sh "github.com/docker/buildx/cmd/buildx@$VERSION" "$DIR/bin"
+  mkdir -p "$(dirname "$PLUGIN")"
   ln -sf "$DIR/bin/buildx" "$PLUGIN"
 fi
 echo "$DIR/docker-config"
