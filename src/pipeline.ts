@@ -21,6 +21,7 @@ import { manifestNamespace, validateObjects } from './manifests/validate.js';
 import { previewHost, previewLabels, previewNamespace, previewObjects, PREVIEW_TTL_SECONDS } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
 import { Release, type ReleaseHooks } from './release.js';
+import { isReplaceableJobRefusal } from './rollout/jobs.js';
 import type { ReleaseResult } from './result.js';
 import type { Holder } from './state/lock.js';
 
@@ -132,7 +133,8 @@ function settled<T>(result: PromiseSettledResult<T>): T {
 /** The server accepts every object: unknown kinds, mistyped fields and admission denials show here. */
 async function checkAccepted(inputs: Inputs, target: Target, kube: KubeClient, exists: boolean): Promise<void> {
   try {
-    await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists);
+    // A Job whose template changes is replaced when applied: its refusal here is expected.
+    await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists, isReplaceableJobRefusal);
   } catch (err) {
     if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
     throw err;
@@ -203,7 +205,9 @@ const createdDiff = (objects: KubeObject[]) =>
 
 async function dryRun({ kube, reporter }: Tools, target: CheckedTarget, objects: KubeObject[], fieldManager: string): Promise<void> {
   const { namespace, namespaceExists: exists } = target;
-  await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists)));
+  await reporter.group('server-side dry run', async () =>
+    reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists, isReplaceableJobRefusal)),
+  );
   if (!exists) reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
   const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
   await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));

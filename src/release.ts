@@ -17,7 +17,8 @@ import { imagesOf, liveGenerations, snapshot, specMoved, type Snapshot } from '.
 import type { PodFailure } from './rollout/verdict.js';
 import { gateState } from './rollout/gate.js';
 import { watchRollout, type Judgement, type LiveView, type Outcome } from './rollout/watch.js';
-import { isWorkload, workloadId, type WorkloadRef } from './rollout/workloads.js';
+import { replaceJobs } from './rollout/jobs.js';
+import { isWorkload, runsOnce, workloadId, type WorkloadRef } from './rollout/workloads.js';
 import { DeployLock, type Holder } from './state/lock.js';
 import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord } from './state/record.js';
 
@@ -105,6 +106,8 @@ export class Release {
   private readonly deadline: number;
   /** The workloads this release moved: the ones watched, soaked and judged. */
   private readonly watched: WorkloadRef[] = [];
+  /** The Jobs deleted to run anew: new objects, whatever their generation says. */
+  private readonly replaced = new Set<string>();
 
   private constructor(
     private readonly inputs: Inputs,
@@ -234,7 +237,8 @@ export class Release {
     // A workload that did not exist before moved by definition: no need to ask.
     const existed = targets.filter((t) => before.get(workloadId(t))?.existed);
     const generations = existed.length ? await liveGenerations(this.tools.kube, this.namespace, existed).catch(() => undefined) : new Map();
-    const changed = targets.filter((t) => !generations || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
+    const replaced = (t: WorkloadRef) => t.kind === 'Job' && this.replaced.has(t.name);
+    const changed = targets.filter((t) => !generations || replaced(t) || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
     for (const t of targets.filter((t) => !changed.includes(t))) {
       this.rows.get(workloadId(t))!.verdict = 'unchanged';
       this.tools.reporter.info(`${workloadId(t)} unchanged: its spec did not move, so there is nothing to roll out`);
@@ -248,6 +252,11 @@ export class Release {
     if (this.cancelled) return Promise.resolve({ reason: 'cancelled' });
     return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
       try {
+        const jobs = phase.objects.filter((o) => o.kind === 'Job');
+        for (const name of await replaceJobs(kube, this.namespace, jobs, this.inputs.fieldManager)) {
+          this.replaced.add(name);
+          reporter.info(`Job/${name} deleted, to run anew: a Job's template cannot change, and it had not succeeded or had changed`);
+        }
         reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
         return undefined;
       } catch (err) {
@@ -275,7 +284,7 @@ export class Release {
     const ready = latch<void>();
     const migrated = latch<void>();
     const observe = (view: LiveView) => {
-      const state = gateState(targets, view, this.before);
+      const state = gateState(targets, view);
       if (state.ready) ready.open();
       if (state.migrated) migrated.open();
     };
@@ -325,7 +334,8 @@ export class Release {
     const seconds = this.inputs.soakSeconds;
     if (seconds <= 0) return undefined;
     const { kube, reporter, signal } = this.tools;
-    const targets = this.watched;
+    // A Job ran to completion: it has nothing left to soak.
+    const targets = this.watched.filter((w) => !runsOnce(w.kind));
     if (!targets.length) return undefined;
     const outcome = await reporter.group(`soak ${seconds}s`, () =>
       watchRollout(kube, this.namespace, targets, {

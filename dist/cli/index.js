@@ -33337,6 +33337,31 @@ function daemonSetVerdict(ds, pods, opts) {
         return { state: 'progressing', message: `${status.numberAvailable ?? 0} of ${want} pods available`, failures: [] };
     return readyOnceSettled(mine, opts, `${want} pods available`);
 }
+const newJobPods = (job, pods) => pods.filter((p) => ownedBy(p, job.metadata.uid));
+const jobComplete = (job) => conditionOf(job, 'Complete')?.status === 'True';
+const JOB_HINT = 'the Job failed: read its log below (a migration may have left the schema partly migrated)';
+function jobVerdict(job, pods, opts) {
+    const status = job.status ?? {};
+    if (jobComplete(job))
+        return { state: 'ready', message: `completed: ${status.succeeded ?? 0} succeeded`, failures: [] };
+    const mine = newJobPods(job, pods);
+    const tries = mine.filter((p) => p.status?.phase === 'Failed');
+    const tried = tries.flatMap((p) => podFailures(p, { ...opts, failuresAllowed: 0 }));
+    const gaveUp = conditionOf(job, 'Failed');
+    if (gaveUp?.status === 'True' || (status.failed ?? 0) > opts.failuresAllowed) {
+        const why = {
+            pod: job.metadata.name,
+            reason: gaveUp?.reason ?? 'JobFailed',
+            message: gaveUp?.message ?? `${status.failed} of its pods failed`,
+            hint: JOB_HINT,
+        };
+        return failed(tried.length ? tried : [why]);
+    }
+    const stuck = mine.filter((p) => p.status?.phase !== 'Failed').flatMap((p) => podFailures(p, opts));
+    if (stuck.length)
+        return failed(stuck);
+    return { state: 'progressing', message: `running: ${status.active ?? 0} active, ${status.failed ?? 0} failed`, failures: [] };
+}
 function unreadyAtDeadline(pods, now) {
     const strict = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 0 };
     return pods
@@ -37899,19 +37924,20 @@ async function applyServerSide(kube, namespace, objects, fieldManager, dryRun = 
     const r = await kube.run(dryRun ? [...args, '--dry-run=server'] : args, { input: asList(objects) });
     return r.stdout.trim();
 }
-function serverRejections(stderr, missingNamespace) {
+function serverRejections(stderr, missingNamespace, tolerated = () => false) {
     const blocks = withoutKlog(stderr)
-        .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
+        .split(/\n(?=Error from server|error:|resource mapping not found|Warning:|The \w+ "[^"]+" is invalid)/)
         .map((b) => b.trim())
         .filter((b) => b && !b.startsWith('Warning:'));
     const missing = missingNamespace && new RegExp(`^Error from server \\(NotFound\\): namespaces "${missingNamespace}" not found$`);
-    return blocks.filter((b) => !(missing && missing.test(b)));
+    return blocks.filter((b) => !(missing && missing.test(b)) && !tolerated(b));
 }
-async function dryRunServerSide(kube, namespace, objects, fieldManager, namespaceExists) {
+async function dryRunServerSide(kube, namespace, objects, fieldManager, namespaceExists, tolerated) {
     const args = [...serverSide('apply', namespace, fieldManager), '--dry-run=server'];
     const r = await kube.run(args, { input: asList(objects), allowFailure: true });
-    const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace);
-    if (r.code !== 0 && (refused.length || namespaceExists))
+    const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace, tolerated);
+    const onlyTolerated = !refused.length && serverRejections(r.stderr, namespaceExists ? undefined : namespace).length > 0;
+    if (r.code !== 0 && (refused.length || (namespaceExists && !onlyTolerated)))
         throw new KubectlError(args, { ...r, stderr: refused.join('\n') || r.stderr });
     return r.stdout.trim();
 }
@@ -37987,6 +38013,12 @@ function resourceOf(o) {
         return known.group ? `${known.plural}.${known.group}` : known.plural;
     const group = o.apiVersion?.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
     return `${plural(o.kind.toLowerCase())}${group}`;
+}
+function apiVersionOf(kind) {
+    const info = RESOURCES[kind];
+    if (!info)
+        throw new Error(`no apiVersion known for kind ${kind}`);
+    return info.group ? `${info.group}/${info.version}` : info.version;
 }
 function collectionPath(kind, namespace) {
     const info = RESOURCES[kind];
@@ -38064,7 +38096,20 @@ const DAEMON_SET = {
     controllerRevisions: true,
     unstickAfterUndo: false,
 };
-const WORKLOADS = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET };
+const JOB = {
+    kind: 'Job',
+    reads: ['Pod'],
+    newPods: (j, r) => newJobPods(j, r.pods),
+    verdict: (j, r, opts) => jobVerdict(j, r.pods, opts),
+    revision: () => undefined,
+    template: () => undefined,
+    revisionOf: () => undefined,
+    controllerRevisions: false,
+    unstickAfterUndo: false,
+    runsOnce: true,
+};
+const WORKLOADS = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET, Job: JOB };
+const runsOnce = (kind) => WORKLOADS[kind]?.runsOnce === true;
 const isWorkload = (kind) => kind in WORKLOADS;
 function workloadKind(kind) {
     const k = WORKLOADS[kind];
@@ -38715,7 +38760,9 @@ const GATES = {
     edge: 'stored',
 };
 const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
-const runsMigrations = (o) => o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
+const MIGRATION_ANNOTATION = 'medaudit.io/migration';
+const runsMigrations = (o) => (o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0) ||
+    (o.kind === 'Job' && o.metadata.annotations?.[MIGRATION_ANNOTATION] === 'true');
 function phaseOf(o) {
     if (o.kind === 'Namespace')
         return 'namespace';
@@ -38836,7 +38883,7 @@ const imagesOf = (o) => [...(o.spec?.template?.spec?.initContainers ?? []), ...(
 const list = async (kube, kind, namespace) => (await kube.raw(collectionPath(kind, namespace))).items;
 async function historyOf(kube, namespace, kinds) {
     const [replicaSets, controllerRevisions] = await Promise.all([
-        kinds.some((k) => !workloadKind(k).controllerRevisions) ? list(kube, 'ReplicaSet', namespace) : [],
+        kinds.some((k) => workloadKind(k).reads.includes('ReplicaSet')) ? list(kube, 'ReplicaSet', namespace) : [],
         kinds.some((k) => workloadKind(k).controllerRevisions) ? list(kube, 'ControllerRevision', namespace) : [],
     ]);
     return { replicaSets, controllerRevisions };
@@ -39297,7 +39344,9 @@ function planRollback(before, after, policy = { deleteCreated: false }) {
             return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
         }
         if (!s.existed)
-            return { action: 'delete', ...id, apiVersion: 'apps/v1' };
+            return { action: 'delete', ...id, apiVersion: apiVersionOf(s.kind) };
+        if (runsOnce(s.kind))
+            return { action: 'leave', ...id, reason: 'a Job runs once and has no revisions: what it did stays (the schema stays migrated)' };
         const live = now.get(workloadId(s));
         const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
         if (!moved)
@@ -39430,9 +39479,6 @@ async function rollBack(kube, namespace, before, opts) {
 ;// CONCATENATED MODULE: ./src/rollout/gate.ts
 
 
-function unchanged(live, before) {
-    return !!live && !!before?.existed && before.generation !== undefined && live.metadata.generation === before.generation;
-}
 const runsToCompletion = (c) => c.restartPolicy !== 'Always';
 function initCompleted(pod) {
     const want = (pod.spec?.initContainers ?? []).filter(runsToCompletion).map((c) => c.name);
@@ -39444,23 +39490,68 @@ function migrationCompleted(d, view) {
         return false;
     return newDeploymentPods(d, view.related.replicaSets, view.related.pods).some(initCompleted);
 }
+function migrationRan(kind, o, view) {
+    if (kind === 'Job')
+        return jobComplete(o);
+    return kind === 'Deployment' && migrationCompleted(o, view);
+}
 const wanted = (kind, o) => (kind === 'DaemonSet' ? o.status?.desiredNumberScheduled : (o.spec?.replicas ?? 1));
 function newPodsReady(kind, o, view) {
+    if (kind === 'Job')
+        return jobComplete(o);
     if ((o.status?.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
         return false;
     const want = wanted(kind, o);
     return want !== undefined && workloadKind(kind).newPods(o, view.related).filter(isPodReady).length >= want;
 }
-function gateState(workloads, view, before) {
-    const was = new Map(before.map((s) => [workloadId(s), s]));
-    const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w), before: was.get(workloadId(w)) }));
-    const same = live.map((l) => unchanged(l.obj, l.before));
-    const ready = live.map((l, i) => same[i] || (!!l.obj && newPodsReady(l.kind, l.obj, view)));
-    const migrated = live.map((l, i) => same[i] || (l.kind === 'Deployment' && !!l.obj && migrationCompleted(l.obj, view)));
-    return { unchanged: same.every(Boolean), ready: ready.every(Boolean), migrated: migrated.every(Boolean) };
+function gateState(workloads, view) {
+    const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w) }));
+    const ready = live.map((l) => !!l.obj && newPodsReady(l.kind, l.obj, view));
+    const migrated = live.map((l) => !!l.obj && migrationRan(l.kind, l.obj, view));
+    return { ready: ready.every(Boolean), migrated: migrated.every(Boolean) };
+}
+
+;// CONCATENATED MODULE: ./src/rollout/jobs.ts
+
+
+
+
+const isReplaceableJobRefusal = (refusal) => refusedAsImmutable(refusal).length > 0;
+function refusedAsImmutable(stderr) {
+    const names = [...stderr.matchAll(/The Job "([^"]+)" is invalid: (?:(?!The Job ")[\s\S])*?field is immutable/g)].map((m) => m[1]);
+    return [...new Set(names)];
+}
+async function jobsToReplace(kube, namespace, jobs, fieldManager) {
+    const live = await liveObjects(kube, namespace, jobs.map(refOf));
+    const present = jobs.filter((j) => live.has(`Job/${j.metadata.name}`));
+    if (!present.length)
+        return [];
+    const unfinished = present.filter((j) => !jobComplete(live.get(`Job/${j.metadata.name}`))).map((j) => j.metadata.name);
+    const rest = present.filter((j) => !unfinished.includes(j.metadata.name));
+    let changed = [];
+    if (rest.length) {
+        try {
+            await applyServerSide(kube, namespace, rest, fieldManager, true);
+        }
+        catch (err) {
+            if (!(err instanceof KubectlError))
+                throw err;
+            changed = refusedAsImmutable(err.result.stderr);
+        }
+    }
+    return [...unfinished, ...changed];
+}
+async function replaceJobs(kube, namespace, jobs, fieldManager) {
+    if (!jobs.length)
+        return [];
+    const names = await jobsToReplace(kube, namespace, jobs, fieldManager);
+    for (const name of names)
+        await kube.run(['delete', 'job', name, '-n', namespace, '--cascade=background', '--wait=true']);
+    return names;
 }
 
 ;// CONCATENATED MODULE: ./src/release.ts
+
 
 
 
@@ -39532,6 +39623,7 @@ class Release {
     record;
     deadline;
     watched = [];
+    replaced = new Set();
     constructor(inputs, tools, namespace, phases, before, objectsBefore, rows, base, lock, record) {
         this.inputs = inputs;
         this.tools = tools;
@@ -39624,7 +39716,8 @@ class Release {
         const before = new Map(this.before.map((s) => [workloadId(s), s]));
         const existed = targets.filter((t) => before.get(workloadId(t))?.existed);
         const generations = existed.length ? await liveGenerations(this.tools.kube, this.namespace, existed).catch(() => undefined) : new Map();
-        const changed = targets.filter((t) => !generations || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
+        const replaced = (t) => t.kind === 'Job' && this.replaced.has(t.name);
+        const changed = targets.filter((t) => !generations || replaced(t) || specMoved(before.get(workloadId(t)), generations.get(workloadId(t))));
         for (const t of targets.filter((t) => !changed.includes(t))) {
             this.rows.get(workloadId(t)).verdict = 'unchanged';
             this.tools.reporter.info(`${workloadId(t)} unchanged: its spec did not move, so there is nothing to roll out`);
@@ -39638,6 +39731,11 @@ class Release {
             return Promise.resolve({ reason: 'cancelled' });
         return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
             try {
+                const jobs = phase.objects.filter((o) => o.kind === 'Job');
+                for (const name of await replaceJobs(kube, this.namespace, jobs, this.inputs.fieldManager)) {
+                    this.replaced.add(name);
+                    reporter.info(`Job/${name} deleted, to run anew: a Job's template cannot change, and it had not succeeded or had changed`);
+                }
                 reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
                 return undefined;
             }
@@ -39664,7 +39762,7 @@ class Release {
         const ready = latch();
         const migrated = latch();
         const observe = (view) => {
-            const state = gateState(targets, view, this.before);
+            const state = gateState(targets, view);
             if (state.ready)
                 ready.open();
             if (state.migrated)
@@ -39718,7 +39816,7 @@ class Release {
         if (seconds <= 0)
             return undefined;
         const { kube, reporter, signal } = this.tools;
-        const targets = this.watched;
+        const targets = this.watched.filter((w) => !runsOnce(w.kind));
         if (!targets.length)
             return undefined;
         const outcome = await reporter.group(`soak ${seconds}s`, () => watchRollout(kube, this.namespace, targets, {
@@ -39785,6 +39883,7 @@ class Release {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
+
 
 
 
@@ -39873,7 +39972,7 @@ function settled(result) {
 }
 async function checkAccepted(inputs, target, kube, exists) {
     try {
-        await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists);
+        await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists, isReplaceableJobRefusal);
     }
     catch (err) {
         if (err instanceof KubectlError)
@@ -39933,7 +40032,7 @@ const createdDiff = (objects) => objects
     .join('\n');
 async function dryRun({ kube, reporter }, target, objects, fieldManager) {
     const { namespace, namespaceExists: exists } = target;
-    await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists)));
+    await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists, isReplaceableJobRefusal)));
     if (!exists)
         reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
     const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);

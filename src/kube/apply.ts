@@ -29,18 +29,19 @@ export async function applyServerSide(kube: KubeClient, namespace: string, objec
  * Into a namespace that does not exist yet, the server checks each object's kind and schema (typed
  * fields, unknown fields) before it answers that the namespace is missing: that answer is no refusal.
  */
-export function serverRejections(stderr: string, missingNamespace?: string): string[] {
+export function serverRejections(stderr: string, missingNamespace?: string, tolerated: (refusal: string) => boolean = () => false): string[] {
   const blocks = withoutKlog(stderr)
-    .split(/\n(?=Error from server|error:|resource mapping not found|Warning:)/)
+    .split(/\n(?=Error from server|error:|resource mapping not found|Warning:|The \w+ "[^"]+" is invalid)/)
     .map((b) => b.trim())
     .filter((b) => b && !b.startsWith('Warning:'));
   const missing = missingNamespace && new RegExp(`^Error from server \\(NotFound\\): namespaces "${missingNamespace}" not found$`);
-  return blocks.filter((b) => !(missing && missing.test(b)));
+  return blocks.filter((b) => !(missing && missing.test(b)) && !tolerated(b));
 }
 
 /**
  * A server-side dry run of the whole release. Into a namespace that does not exist yet, only the
- * Namespace itself can pass admission; the contents are checked for kind and schema.
+ * Namespace itself can pass admission; the contents are checked for kind and schema. A refusal
+ * the release will deal with itself (a Job it replaces) can be tolerated.
  */
 export async function dryRunServerSide(
   kube: KubeClient,
@@ -48,11 +49,13 @@ export async function dryRunServerSide(
   objects: KubeObject[],
   fieldManager: string,
   namespaceExists: boolean,
+  tolerated?: (refusal: string) => boolean,
 ): Promise<string> {
   const args = [...serverSide('apply', namespace, fieldManager), '--dry-run=server'];
   const r = await kube.run(args, { input: asList(objects), allowFailure: true });
-  const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace);
-  if (r.code !== 0 && (refused.length || namespaceExists)) throw new KubectlError(args, { ...r, stderr: refused.join('\n') || r.stderr });
+  const refused = serverRejections(r.stderr, namespaceExists ? undefined : namespace, tolerated);
+  const onlyTolerated = !refused.length && serverRejections(r.stderr, namespaceExists ? undefined : namespace).length > 0;
+  if (r.code !== 0 && (refused.length || (namespaceExists && !onlyTolerated))) throw new KubectlError(args, { ...r, stderr: refused.join('\n') || r.stderr });
   return r.stdout.trim();
 }
 

@@ -100,6 +100,11 @@ export type DaemonSet = Resource & {
   status?: { observedGeneration?: number; desiredNumberScheduled?: number; updatedNumberScheduled?: number; numberAvailable?: number };
 };
 
+export type Job = Resource & {
+  spec?: { backoffLimit?: number; template?: PodTemplate };
+  status?: { active?: number; succeeded?: number; failed?: number; conditions?: Condition[] };
+};
+
 export type ControllerRevision = Resource & { revision: number };
 
 export type KubeEvent = Resource & {

@@ -64,6 +64,13 @@ export function resourceOf(o: { kind: string; apiVersion?: string }): string {
   return `${plural(o.kind.toLowerCase())}${group}`;
 }
 
+/** The apiVersion of a known kind (a list's items carry none). */
+export function apiVersionOf(kind: string): string {
+  const info = RESOURCES[kind];
+  if (!info) throw new Error(`no apiVersion known for kind ${kind}`);
+  return info.group ? `${info.group}/${info.version}` : info.version;
+}
+
 /** The API path of a known kind's collection in a namespace, for lists and watches. */
 export function collectionPath(kind: string, namespace: string): string {
   const info = RESOURCES[kind];

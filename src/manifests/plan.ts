@@ -11,8 +11,9 @@ export type PhaseName = 'namespace' | 'config' | 'data' | 'migrate' | 'app' | 'e
  * - stored: the API server accepted the objects (config, the namespace, the edge);
  * - ready: every workload applied so far runs its new pods Ready (the databases answer before
  *   anything migrates; the whole release serves before the edge exposes it);
- * - migrated: the migration ran for this release, so the next phase never runs new code against
- *   the old schema, while the migrating workload goes on rolling.
+ * - migrated: the migration ran for this release (the backend's first new pod got past its
+ *   migrate init container, or the migration Job completed), so the next phase never runs new
+ *   code against the old schema, while the migrating workload goes on rolling.
  * A workload the apply did not change (its generation did not move) holds at once.
  */
 export type Gate = 'stored' | 'ready' | 'migrated';
@@ -36,9 +37,14 @@ const GATES: Record<PhaseName, Gate> = {
 
 const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
 
-// The backend's init container runs the migrations: the other app workloads start once it ran.
+/** Marks a Job that migrates the schema: the app phase starts once it completed. */
+export const MIGRATION_ANNOTATION = 'medaudit.io/migration';
+
+// The backend's init container runs the migrations, or a Job marked as the migration does: the
+// other app workloads start once it ran.
 export const runsMigrations = (o: KubeObject) =>
-  o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0;
+  (o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0) ||
+  (o.kind === 'Job' && o.metadata.annotations?.[MIGRATION_ANNOTATION] === 'true');
 
 // Unknown kinds go with the config: they are usually things the workloads
 // reference (custom resources, certificates) and must exist before them.

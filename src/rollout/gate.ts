@@ -1,25 +1,17 @@
-// When a phase's gate holds, judged from the live objects a rollout watch holds (pure): the apply
-// changed nothing, the new pods are Ready, or the migration ran for this release. Whether the
-// rollout succeeds (available for minReadySeconds, old pods gone) stays the watch's own verdict.
-import type { Container, Deployment, KubeObject, Pod } from '../kube/objects.js';
-import type { Snapshot } from './snapshot.js';
-import { isPodReady, newDeploymentPods } from './verdict.js';
+// When a phase's gate holds, judged from the live objects a rollout watch holds (pure): the new
+// pods are Ready, or the migration ran for this release. Whether the rollout succeeds (available
+// for minReadySeconds, old pods gone) stays the watch's own verdict.
+import type { Container, Deployment, Job, KubeObject, Pod } from '../kube/objects.js';
+import { isPodReady, jobComplete, newDeploymentPods } from './verdict.js';
 import type { LiveView } from './watch.js';
-import { workloadId, workloadKind, type WorkloadRef } from './workloads.js';
+import { workloadKind, type WorkloadRef } from './workloads.js';
 
 export type GateState = {
-  /** The apply changed none of the workloads: nothing rolls, so nothing is waited for. */
-  unchanged: boolean;
-  /** Each workload runs as many Ready pods of its new revision as it wants (or did not change). */
+  /** Each workload runs as many Ready pods of its new revision as it wants (a Job: it completed). */
   ready: boolean;
-  /** Each workload's migration completed for this release (or it did not change). */
+  /** Each workload's migration completed for this release. */
   migrated: boolean;
 };
-
-/** It existed before the apply and its generation did not move: its spec is as it was. */
-export function unchanged(live: KubeObject | undefined, before: Snapshot | undefined): boolean {
-  return !!live && !!before?.existed && before.generation !== undefined && live.metadata.generation === before.generation;
-}
 
 // Sidecars (init containers restarted Always) run beside the pod and never complete.
 const runsToCompletion = (c: Container) => c.restartPolicy !== 'Always';
@@ -38,6 +30,12 @@ export function migrationCompleted(d: Deployment, view: Pick<LiveView, 'related'
   return newDeploymentPods(d, view.related.replicaSets, view.related.pods).some(initCompleted);
 }
 
+/** The migration ran for this release: its Job completed, or the Deployment's first new pod got past its init containers. */
+function migrationRan(kind: string, o: KubeObject, view: Pick<LiveView, 'related'>): boolean {
+  if (kind === 'Job') return jobComplete(o as Job);
+  return kind === 'Deployment' && migrationCompleted(o as Deployment, view);
+}
+
 /** How many pods the workload wants; unknown (undefined) for a DaemonSet until its controller counted the nodes. */
 const wanted = (kind: string, o: KubeObject): number | undefined => (kind === 'DaemonSet' ? o.status?.desiredNumberScheduled : (o.spec?.replicas ?? 1));
 
@@ -46,18 +44,21 @@ const wanted = (kind: string, o: KubeObject): number | undefined => (kind === 'D
  * database that answers), before the rollout is complete (minReadySeconds, old pods gone).
  */
 export function newPodsReady(kind: string, o: KubeObject, view: Pick<LiveView, 'related'>): boolean {
+  // A Job has no pods to keep Ready: it is there once it completed.
+  if (kind === 'Job') return jobComplete(o as Job);
   if ((o.status?.observedGeneration ?? 0) < (o.metadata.generation ?? 0)) return false;
   const want = wanted(kind, o);
   return want !== undefined && workloadKind(kind).newPods(o, view.related).filter(isPodReady).length >= want;
 }
 
-/** The gate state of a phase's workloads, as the watch sees them now, against what ran before the apply. */
-export function gateState(workloads: WorkloadRef[], view: LiveView, before: Snapshot[]): GateState {
-  const was = new Map(before.map((s) => [workloadId(s), s]));
+/**
+ * The gate state of the workloads a phase's apply changed, as the watch sees them now. The ones it
+ * did not change are never watched: the release holds their gates at once.
+ */
+export function gateState(workloads: WorkloadRef[], view: LiveView): GateState {
   // By the reference's kind: the items of a list carry none.
-  const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w), before: was.get(workloadId(w)) }));
-  const same = live.map((l) => unchanged(l.obj, l.before));
-  const ready = live.map((l, i) => same[i] || (!!l.obj && newPodsReady(l.kind, l.obj, view)));
-  const migrated = live.map((l, i) => same[i] || (l.kind === 'Deployment' && !!l.obj && migrationCompleted(l.obj as Deployment, view)));
-  return { unchanged: same.every(Boolean), ready: ready.every(Boolean), migrated: migrated.every(Boolean) };
+  const live = workloads.map((w) => ({ kind: w.kind, obj: view.workload(w) }));
+  const ready = live.map((l) => !!l.obj && newPodsReady(l.kind, l.obj, view));
+  const migrated = live.map((l) => !!l.obj && migrationRan(l.kind, l.obj, view));
+  return { ready: ready.every(Boolean), migrated: migrated.every(Boolean) };
 }

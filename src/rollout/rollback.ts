@@ -3,14 +3,14 @@
 import { KubectlError, type KubeClient } from '../kube/client.js';
 import { conditionOf, ownedBy, type KubeObject, type List, type Pod, type StatefulSet } from '../kube/objects.js';
 import { isTransient } from '../kube/retry.js';
-import { collectionPath } from '../kube/resources.js';
+import { apiVersionOf, collectionPath } from '../kube/resources.js';
 import type { Reporter } from '../report/reporter.js';
 import { describeStep } from '../report/summary.js';
 import { historyOf, snapshot, type Snapshot } from './snapshot.js';
 import { managedFields, reclaimAfterUndo, type ManagedFieldsEntry } from './ownership.js';
 import { liveObjects, planRestore, restoreObjects, type ObjectState, type RestoreStep } from './restore.js';
 import { watchRollout } from './watch.js';
-import { workloadId, workloadKind } from './workloads.js';
+import { runsOnce, workloadId, workloadKind } from './workloads.js';
 
 export type UndoStep = {
   action: 'undo';
@@ -49,7 +49,8 @@ export function planRollback(before: Snapshot[], after: Snapshot[] | undefined, 
     if (!s.existed && firstInstall && !policy.deleteCreated) {
       return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
     }
-    if (!s.existed) return { action: 'delete', ...id, apiVersion: 'apps/v1' };
+    if (!s.existed) return { action: 'delete', ...id, apiVersion: apiVersionOf(s.kind) };
+    if (runsOnce(s.kind)) return { action: 'leave', ...id, reason: 'a Job runs once and has no revisions: what it did stays (the schema stays migrated)' };
     const live = now.get(workloadId(s));
     const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
     if (!moved) return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };

@@ -26,7 +26,7 @@ const list = async <T>(kube: KubeClient, kind: string, namespace: string) => (aw
 /** The workloads' revision history: one list per kind that holds it. */
 export async function historyOf(kube: KubeClient, namespace: string, kinds: string[]): Promise<History> {
   const [replicaSets, controllerRevisions] = await Promise.all([
-    kinds.some((k) => !workloadKind(k).controllerRevisions) ? list<ReplicaSet>(kube, 'ReplicaSet', namespace) : [],
+    kinds.some((k) => workloadKind(k).reads.includes('ReplicaSet')) ? list<ReplicaSet>(kube, 'ReplicaSet', namespace) : [],
     kinds.some((k) => workloadKind(k).controllerRevisions) ? list<ControllerRevision>(kube, 'ControllerRevision', namespace) : [],
   ]);
   return { replicaSets, controllerRevisions };

@@ -7,6 +7,7 @@ import {
   type ContainerStatus,
   type DaemonSet,
   type Deployment,
+  type Job,
   type KubeEvent,
   type Pod,
   type ReplicaSet,
@@ -344,6 +345,39 @@ export function daemonSetVerdict(ds: DaemonSet, pods: Pod[], opts: VerdictOption
  * What a deadline reports for the pods that are not Ready: any failure signal, its grace period
  * over; otherwise a readiness probe that never passed.
  */
+/** A Job's pods: its own, by owner (a Job replaced under the same name left the old ones behind). */
+export const newJobPods = (job: Job, pods: Pod[]): Pod[] => pods.filter((p) => ownedBy(p, job.metadata.uid));
+
+export const jobComplete = (job: Job) => conditionOf(job, 'Complete')?.status === 'True';
+
+const JOB_HINT = 'the Job failed: read its log below (a migration may have left the schema partly migrated)';
+
+/**
+ * A Job that runs to completion (a migration): done when Complete. It fails when the Job itself
+ * gives up, when more of its pods failed than the failure allowance (no need to wait out every
+ * retry of backoffLimit), or when a pod shows a signal that will not pass.
+ */
+export function jobVerdict(job: Job, pods: Pod[], opts: VerdictOptions): Verdict {
+  const status = job.status ?? {};
+  if (jobComplete(job)) return { state: 'ready', message: `completed: ${status.succeeded ?? 0} succeeded`, failures: [] };
+  const mine = newJobPods(job, pods);
+  const tries = mine.filter((p) => p.status?.phase === 'Failed');
+  const tried = tries.flatMap((p) => podFailures(p, { ...opts, failuresAllowed: 0 }));
+  const gaveUp = conditionOf(job, 'Failed');
+  if (gaveUp?.status === 'True' || (status.failed ?? 0) > opts.failuresAllowed) {
+    const why = {
+      pod: job.metadata.name,
+      reason: gaveUp?.reason ?? 'JobFailed',
+      message: gaveUp?.message ?? `${status.failed} of its pods failed`,
+      hint: JOB_HINT,
+    };
+    return failed(tried.length ? tried : [why]);
+  }
+  const stuck = mine.filter((p) => p.status?.phase !== 'Failed').flatMap((p) => podFailures(p, opts));
+  if (stuck.length) return failed(stuck);
+  return { state: 'progressing', message: `running: ${status.active ?? 0} active, ${status.failed ?? 0} failed`, failures: [] };
+}
+
 export function unreadyAtDeadline(pods: Pod[], now: number): PodFailure[] {
   const strict: VerdictOptions = { now, unschedulableGraceSeconds: 0, pullGraceSeconds: 0, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 0 };
   return pods

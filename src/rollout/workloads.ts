@@ -1,12 +1,14 @@
 // The kinds whose rollouts the action watches and rolls back, in one table: what their verdict
 // reads, which pods are the new revision's, where their history lives and what a rollback needs.
-import type { ControllerRevision, DaemonSet, Deployment, KubeObject, Pod, ReplicaSet, StatefulSet } from '../kube/objects.js';
+import type { ControllerRevision, DaemonSet, Deployment, Job, KubeObject, Pod, ReplicaSet, StatefulSet } from '../kube/objects.js';
 import { ownedBy } from '../kube/objects.js';
 import {
   daemonSetVerdict,
   deploymentVerdict,
+  jobVerdict,
   newDaemonSetPods,
   newDeploymentPods,
+  newJobPods,
   newStatefulSetPods,
   statefulSetVerdict,
   type Verdict,
@@ -25,7 +27,7 @@ export type Related = { pods: Pod[]; replicaSets: ReplicaSet[] };
 export type History = { replicaSets: ReplicaSet[]; controllerRevisions: ControllerRevision[] };
 
 type WorkloadKind = {
-  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Job';
   /** Kinds listed and watched besides the workload itself, to judge it. */
   reads: readonly ('Pod' | 'ReplicaSet')[];
   newPods(workload: KubeObject, related: Related): Pod[];
@@ -43,6 +45,8 @@ type WorkloadKind = {
   controllerRevisions: boolean;
   /** With OrderedReady, pods stuck on the bad revision stay stuck after an undo: delete them. */
   unstickAfterUndo: boolean;
+  /** It runs once to completion (a Job): nothing to soak, no revision to return to, and what it did stays. */
+  runsOnce?: boolean;
 };
 
 const REVISION = 'deployment.kubernetes.io/revision';
@@ -109,7 +113,23 @@ const DAEMON_SET: WorkloadKind = {
   unstickAfterUndo: false,
 };
 
-export const WORKLOADS: Record<string, WorkloadKind> = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET };
+const JOB: WorkloadKind = {
+  kind: 'Job',
+  reads: ['Pod'],
+  newPods: (j, r) => newJobPods(j as Job, r.pods),
+  verdict: (j, r, opts) => jobVerdict(j as Job, r.pods, opts),
+  revision: () => undefined,
+  template: () => undefined,
+  revisionOf: () => undefined,
+  controllerRevisions: false,
+  unstickAfterUndo: false,
+  runsOnce: true,
+};
+
+export const WORKLOADS: Record<string, WorkloadKind> = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET, Job: JOB };
+
+/** A Job: it runs once to completion. */
+export const runsOnce = (kind: string) => WORKLOADS[kind]?.runsOnce === true;
 
 export const isWorkload = (kind: string) => kind in WORKLOADS;
 

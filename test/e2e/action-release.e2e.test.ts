@@ -109,11 +109,10 @@ describe('a release of k8s/ built from Dockerfile.prod', () => {
     const d = kubectlJson(['get', 'deployment', 'backend', '-n', ns]);
     expect(d.metadata.annotations['kubernetes.io/change-cause']).toContain(`${IMAGE}@${digest}`);
     expect(d.metadata.annotations['medaudit.io/run-id']).toBe('4242');
-    // The HPA owns the replica count: the apply never set it.
-    const managed = kubectlJson(['get', 'deployment', 'backend', '-n', ns, '--show-managed-fields']).metadata.managedFields as any[];
-    const managers = managed.filter((f) => f.manager === 'medaudit-deploy');
-    expect(managers.length).toBeGreaterThan(0);
-    expect(JSON.stringify(managers)).not.toContain('"f:replicas"');
+    // Scaled by an HPA and new: it started at the HPA's minimum at once, not at 1 until the HPA's next sync.
+    expect(kubectlJson(['get', 'hpa', 'backend-hpa', '-n', ns]).spec.minReplicas).toBe(2);
+    expect(d.spec.replicas).toBe(2);
+    expect(d.status.readyReplicas).toBe(2);
     expect(run.summary).toContain('| Deployment/backend |');
     expect(run.summary).toContain('Deployed');
   });

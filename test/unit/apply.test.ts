@@ -1,6 +1,10 @@
 // What a server-side dry run refuses, read from kubectl's report as the local cluster printed it.
 import { describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { serverRejections } from '../../src/kube/apply.js';
+import { isReplaceableJobRefusal } from '../../src/rollout/jobs.js';
+import { REPO } from '../support/cluster.js';
 
 // `kubectl apply --server-side --dry-run=server` of a Namespace, a Deployment with a mistyped and
 // an unknown field, a valid ConfigMap and Service, and an unknown kind, into namespace brand-new-ns
@@ -51,5 +55,15 @@ describe('serverRejections', () => {
 
   test('warnings are not refusals', () => {
     expect(serverRejections('Warning: spec.template.spec.containers[0].env[0]: hides a previous definition\n', 'x')).toEqual([]);
+  });
+
+  test('a changed Job template, which the release replaces, can be tolerated; what else is refused still shows', () => {
+    // What the API server answered a changed Job template (capture-jobs.sh).
+    const immutable = readFileSync(path.join(REPO, 'test', 'fixtures', 'status', 'job-immutable.stderr'), 'utf8').trim();
+    const mistyped =
+      'Error from server: failed to create typed patch object (ns/app; apps/v1, Kind=Deployment): errors:\n  .spec.replicas: expected numeric (int or float), got string';
+    expect(serverRejections(`${immutable}\n`)).toEqual([immutable]);
+    expect(serverRejections(`${immutable}\n`, undefined, isReplaceableJobRefusal)).toEqual([]);
+    expect(serverRejections(`${immutable}\n${mistyped}\n`, undefined, isReplaceableJobRefusal)).toEqual([mistyped]);
   });
 });

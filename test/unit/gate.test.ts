@@ -1,10 +1,10 @@
 // When a phase's gate holds, from statuses captured from the local cluster: the migration counts
-// only when a pod of the new ReplicaSet got past its init containers, and a workload the apply did
-// not change holds at once.
+// only when a pod of the new ReplicaSet got past its init containers, and whether an apply moved a
+// workload at all (one it did not move is never watched, and holds its gate at once).
 import { describe, expect, test } from '@jest/globals';
 import type { Deployment, KubeObject, Pod } from '../../src/kube/objects.js';
-import { gateState, initCompleted, migrationCompleted, newPodsReady, unchanged } from '../../src/rollout/gate.js';
-import type { Snapshot } from '../../src/rollout/snapshot.js';
+import { gateState, initCompleted, migrationCompleted, newPodsReady } from '../../src/rollout/gate.js';
+import { specMoved, type Snapshot } from '../../src/rollout/snapshot.js';
 import type { LiveView } from '../../src/rollout/watch.js';
 import { deploymentFixture, migrated, newPodsOf, statefulSetFixture, type DeploymentFixture } from '../support/fixtures.js';
 
@@ -84,45 +84,44 @@ describe('newPodsReady: the new revision runs as many Ready pods as wanted, befo
   });
 });
 
-describe('unchanged', () => {
+describe('specMoved: whether the apply moved a workload', () => {
   const f = deploymentFixture('healthy-complete');
-  test('the generation did not move: unchanged', () => expect(unchanged(f.deployment, before(f.deployment))).toBe(true));
-  test('the generation moved: changed', () => expect(unchanged(f.deployment, before(f.deployment, 1))).toBe(false));
-  test('created by this apply, or not seen yet: changed', () => {
-    expect(unchanged(f.deployment, { ...BACKEND, existed: false })).toBe(false);
-    expect(unchanged(undefined, before(f.deployment))).toBe(false);
+  const generation = f.deployment.metadata.generation;
+  test('the generation did not move: not moved', () => expect(specMoved(before(f.deployment), generation)).toBe(false));
+  test('the generation moved: moved', () => expect(specMoved(before(f.deployment, 1), generation)).toBe(true));
+  test('created by this apply, or not seen: moved', () => {
+    expect(specMoved({ ...BACKEND, existed: false }, generation)).toBe(true);
+    expect(specMoved(before(f.deployment), undefined)).toBe(true);
+    expect(specMoved(undefined, generation)).toBe(true);
   });
 });
 
-describe('gateState of a phase', () => {
-  test('a new backend rolling, its migration still running: neither unchanged nor migrated', () => {
+describe('gateState of the workloads a phase changed', () => {
+  test('a new backend rolling, its migration still running: neither Ready nor migrated', () => {
     const f = deploymentFixture('rolling-in-progress');
-    expect(gateState([BACKEND], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, ready: false, migrated: false });
+    expect(gateState([BACKEND], viewOf(f))).toEqual({ ready: false, migrated: false });
   });
 
   test('then migrated, while the rollout goes on', () => {
     const f = migrated(deploymentFixture('rolling-in-progress'));
-    expect(gateState([BACKEND], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, ready: false, migrated: true });
+    expect(gateState([BACKEND], viewOf(f))).toEqual({ ready: false, migrated: true });
   });
 
-  test('a backend the apply did not change holds at once, whatever its pods show', () => {
+  test('a failed migration never holds the gate', () => {
     const f = deploymentFixture('migration-failed');
-    expect(gateState([BACKEND], viewOf(f), [before(f.deployment)])).toEqual({ unchanged: true, ready: true, migrated: true });
+    expect(gateState([BACKEND], viewOf(f))).toEqual({ ready: false, migrated: false });
   });
 
-  test('databases the apply did not change: the data gate holds at once; one that changed holds the gate', () => {
+  test('a database whose new pod is Ready holds the data gate', () => {
     const sts = statefulSetFixture('statefulset-ready');
     const db = { kind: 'StatefulSet', name: sts.statefulSet.metadata.name };
     const view: LiveView = { workload: (w) => (w.kind === 'StatefulSet' ? sts.statefulSet : undefined), related: { replicaSets: [], pods: sts.pods as Pod[] } };
-    expect(gateState([db], view, [before(sts.statefulSet)]).unchanged).toBe(true);
-    const changed = gateState([db], view, [before(sts.statefulSet, (sts.statefulSet.metadata.generation ?? 1) - 1)]);
-    // Changed, and its new pod Ready: the gate holds all the same.
-    expect([changed.unchanged, changed.ready]).toEqual([false, true]);
+    expect(gateState([db], view).ready).toBe(true);
   });
 
   test('every workload of the phase must hold', () => {
     const f = migrated(deploymentFixture('rolling-in-progress'));
     const missing = { kind: 'Deployment', name: 'not-listed-yet' };
-    expect(gateState([BACKEND, missing], viewOf(f), [before(f.deployment, 1)])).toEqual({ unchanged: false, ready: false, migrated: false });
+    expect(gateState([BACKEND, missing], viewOf(f))).toEqual({ ready: false, migrated: false });
   });
 });

@@ -111,7 +111,7 @@ describe('planPhases', () => {
     expect(planPhases([])).toEqual([]);
   });
 
-  test('workloadsOf keeps only what has a rollout to watch', () => {
+  test('workloadsOf keeps only what is watched: rollouts, and Jobs until they complete', () => {
     const app = planPhases([
       withPods('Deployment', 'd', {}),
       object('DaemonSet', 'ds'),
@@ -120,6 +120,16 @@ describe('planPhases', () => {
       object('HorizontalPodAutoscaler', 'h'),
     ])[0];
     expect(app.name).toBe('app');
-    expect(workloadsOf(app).map(objectId)).toEqual(['Deployment/d', 'DaemonSet/ds']);
+    expect(workloadsOf(app).map(objectId)).toEqual(['Deployment/d', 'DaemonSet/ds', 'Job/j']);
+  });
+
+  test('a Job marked as the migration gates the app, as the migrate init container of the backend does', () => {
+    const migration = { ...object('Job', 'migrate'), metadata: { name: 'migrate', annotations: { 'medaudit.io/migration': 'true' } } };
+    const phases = planPhases([withPods('Deployment', 'worker', {}), migration, object('Job', 'seed'), object('StatefulSet', 'db')]);
+    expect(phases.map((p) => [p.name, p.gate, p.objects.map(objectId)])).toEqual([
+      ['data', 'ready', ['StatefulSet/db']],
+      ['migrate', 'migrated', ['Job/migrate']],
+      ['app', 'ready', ['Deployment/worker', 'Job/seed']],
+    ]);
   });
 });

@@ -11,7 +11,9 @@ import {
   DEFAULT_VERDICT_OPTIONS,
   deploymentVerdict,
   isPodReady,
+  jobVerdict,
   newDeploymentPods,
+  newJobPods,
   newReplicaSet,
   newStatefulSetPods,
   podFailures,
@@ -30,6 +32,8 @@ type StatefulSetFixture = { statefulSet: KubeObject; pods: KubeObject[]; control
 const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(fixtureDir, name), 'utf8')) as T;
 const deploymentFixture = (name: string) => load<DeploymentFixture>(`${name}.json`);
 const statefulSetFixture = (name: string) => load<StatefulSetFixture>(`${name}.json`);
+type JobFixture = { job: KubeObject; pods: KubeObject[]; capturedAt: string };
+const jobFixture = (name: string) => load<JobFixture>(`job-${name}.json`);
 
 const GRACE = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 300 };
 const at = (iso: string, plusSeconds = 0): VerdictOptions => ({ now: Date.parse(iso) + plusSeconds * 1000, ...GRACE });
@@ -583,5 +587,52 @@ describe("the cluster autoscaler's word on an unschedulable pod", () => {
     const later = new Date(Date.parse(since) + 5000).toISOString();
     expect(autoscalerWords([event('NotTriggerScaleUp', since), event('TriggeredScaleUp', later)]).get(pending.metadata.name)).toBe('scaling-up');
     expect(verdictOf(f, withWord(31, event('NotTriggerScaleUp', since), event('TriggeredScaleUp', later))).failures).toEqual([]);
+  });
+});
+
+describe('a migration Job captured from the cluster (capture-jobs.sh)', () => {
+  const judge = (f: JobFixture, opts: Partial<VerdictOptions> = {}) => jobVerdict(f.job, f.pods, { ...optionsOf(f), ...opts });
+
+  test('running: progressing, nothing failed', () => {
+    const f = jobFixture('running');
+    expect(f.job.status.active).toBe(1);
+    expect(judge(f)).toMatchObject({ state: 'progressing', failures: [] });
+  });
+
+  test('completed: ready', () => {
+    const f = jobFixture('complete');
+    expect(judge(f)).toMatchObject({ state: 'ready', message: 'completed: 1 succeeded' });
+  });
+
+  test('one pod failed and the Job retries: within the default allowance it goes on; with 0 it fails, with the log to read', () => {
+    const f = jobFixture('failed-once');
+    expect(f.job.status.failed).toBe(1);
+    expect(judge(f, { failuresAllowed: 1 }).state).toBe('progressing');
+    const v = judge(f, { failuresAllowed: 0 });
+    expect(v.state).toBe('failed');
+    expect(v.failures[0]).toMatchObject({ reason: 'Error', message: 'exited with exit code 1 (Error)' });
+    expect(f.pods.map((p) => p.metadata.name)).toContain(v.failures[0].pod);
+  });
+
+  test('given up (backoffLimit reached): failed, whatever the allowance', () => {
+    const f = jobFixture('gave-up');
+    expect(f.job.status.conditions.some((c: any) => c.type === 'Failed' && c.status === 'True')).toBe(true);
+    const v = judge(f, { failuresAllowed: 5 });
+    expect(v.state).toBe('failed');
+    expect(v.failures[0].reason).toBe('Error');
+  });
+
+  test('an image that does not exist: failed at once, naming it', () => {
+    const f = jobFixture('image-not-found');
+    const v = judge(f);
+    expect(v.state).toBe('failed');
+    expect(v.failures[0].reason).toMatch(/ErrImagePull|ImagePullBackOff/);
+  });
+
+  test("a Job's pods are its own: those of a Job replaced under the same name are not", () => {
+    const f = jobFixture('complete');
+    const replaced = { ...f.job, metadata: { ...f.job.metadata, uid: 'another-uid' } };
+    expect(newJobPods(f.job, f.pods as never).length).toBe(f.pods.length);
+    expect(newJobPods(replaced, f.pods as never)).toEqual([]);
   });
 });

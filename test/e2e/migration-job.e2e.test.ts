@@ -1,0 +1,138 @@
+// A migration Job (annotated medaudit.io/migration: "true") gates the app as the backend's migrate
+// init container does: against the local cluster, the worker is applied only once the Job
+// completed; a changed Job, or one that did not succeed, is replaced (its template cannot change)
+// and runs again; an unchanged completed one stays as it ran; a failing one stops the release
+// before the app phase, leaving the running worker untouched.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createAppNamespace, kubectl, kubectlJson, REGISTRY, uniqueNamespace } from '../support/cluster.js';
+import { runAction, sampleWorkspace } from '../support/action.js';
+
+const IMAGE = `${REGISTRY}/medaudit-backend`;
+const ns = uniqueNamespace('e2e-job');
+let ws: string;
+let manifests: string;
+
+const MANIFESTS = `
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  annotations: { medaudit.io/migration: "true" }
+spec:
+  backoffLimit: 1
+  template:
+    metadata:
+      labels: { app: migrate }
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: migrate
+          image: medaudit-backend:latest
+          command: ["alembic", "upgrade", "head"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: worker }
+  template:
+    metadata:
+      labels: { app: worker }
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: worker
+          image: medaudit-backend:latest
+`;
+
+const deploy = (inputs: Record<string, string>) => runAction({ image: IMAGE, namespace: ns, manifests, timeout: '3m', soak: '0', ...inputs }, { cwd: ws });
+
+const job = () => kubectlJson(['get', 'job', 'migrate', '-n', ns]);
+const worker = () => kubectlJson(['get', 'deployment', 'worker', '-n', ns]);
+const lineOf = (log: string, pattern: RegExp) => log.split('\n').findIndex((l) => pattern.test(l));
+
+beforeAll(() => {
+  ws = sampleWorkspace();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'medaudit-job-'));
+  manifests = path.join(dir, 'release.yaml');
+  writeFileSync(manifests, MANIFESTS);
+  createAppNamespace(ns);
+});
+
+afterAll(() => {
+  kubectl(['delete', 'namespace', ns, '--wait=false']);
+});
+
+describe('a migration Job gates the app phase', () => {
+  let first: { uid: string; image: string };
+
+  test('a first release: the worker is applied, and its pod created, only after the Job completed', async () => {
+    const run = await deploy({ tag: 'e2e-job-v1', 'build-args': 'SIM_MESSAGE=job v1' });
+    expect([run.code, run.outputs.status, run.outputs['failure-reason']]).toEqual([0, 'deployed', '']);
+    const completed = lineOf(run.log, /^migrate: migration completed \(or unchanged\) after [\d.]+ s/);
+    expect(lineOf(run.log, /apply migrate: Job\/[^/]+\/migrate$/)).toBeGreaterThanOrEqual(0);
+    expect(completed).toBeGreaterThan(0);
+    expect(lineOf(run.log, /apply app: Deployment\/[^/]+\/worker/)).toBeGreaterThan(completed);
+    const j = job();
+    expect(j.status.conditions.some((c: any) => c.type === 'Complete' && c.status === 'True')).toBe(true);
+    expect(j.spec.template.spec.containers[0].image).toBe(run.outputs.image);
+    const pods = kubectlJson(['get', 'pods', '-n', ns, '-l', 'app=worker']).items as any[];
+    expect(pods.length).toBe(1);
+    // Whole seconds: created no earlier than the second the Job completed in.
+    expect(Date.parse(pods[0].metadata.creationTimestamp)).toBeGreaterThanOrEqual(Math.floor(Date.parse(j.status.completionTime) / 1000) * 1000);
+    first = { uid: j.metadata.uid, image: run.outputs.image };
+  }, 240_000);
+
+  test('the same release again: the completed Job did not change, so it stays as it ran', async () => {
+    const run = await deploy({ tag: 'e2e-job-v1', build: 'false' });
+    expect([run.code, run.outputs.status]).toEqual([0, 'deployed']);
+    expect(run.outputs.image).toBe(first.image);
+    expect(run.log).not.toMatch(/Job\/migrate deleted/);
+    expect(run.log).toMatch(/Job\/migrate unchanged: its spec did not move/);
+    expect(job().metadata.uid).toBe(first.uid);
+  }, 240_000);
+
+  test('a new image: the Job cannot change, so it is replaced and runs again before the worker rolls', async () => {
+    const run = await deploy({ tag: 'e2e-job-v2', 'build-args': 'SIM_MESSAGE=job v2' });
+    expect([run.code, run.outputs.status, run.outputs['failure-reason']]).toEqual([0, 'deployed', '']);
+    expect(run.log).toMatch(/Job\/migrate deleted, to run anew/);
+    const j = job();
+    expect(j.metadata.uid).not.toBe(first.uid);
+    expect(j.spec.template.spec.containers[0].image).toBe(run.outputs.image);
+    expect(j.status.succeeded).toBe(1);
+    expect(worker().spec.template.spec.containers[0].image).toBe(run.outputs.image);
+  }, 240_000);
+
+  let failedImage: string;
+
+  test('a failing migration: the release fails on the Job, and the worker is never touched', async () => {
+    const before = worker();
+    const run = await deploy({ tag: 'e2e-job-crash', 'build-args': 'SIM_BEHAVIOUR=crash' });
+    expect(run.code).toBe(1);
+    expect(run.outputs['failure-reason']).toMatch(/^Job\/migrate: Error: exited with exit code 1/);
+    expect(run.log).not.toMatch(/apply app: /);
+    // Nothing of the app moved: the worker keeps its template and generation.
+    expect([worker().metadata.generation, worker().spec.template]).toEqual([before.metadata.generation, before.spec.template]);
+    // The Job stays as it failed, for its log; the schema is never rolled back.
+    expect(run.log).toMatch(/rollback Job\/migrate: left in place \(a Job runs once/);
+    expect(job().spec.template.spec.containers[0].image).toBe(run.outputs.image);
+    failedImage = run.outputs.image;
+  }, 240_000);
+
+  test('the good release again after it: the failed Job is replaced and the migration runs', async () => {
+    const run = await deploy({ tag: 'e2e-job-v2', build: 'false' });
+    expect([run.code, run.outputs.status, run.outputs['failure-reason']]).toEqual([0, 'deployed', '']);
+    expect(run.log).toMatch(/Job\/migrate deleted, to run anew/);
+    const j = job();
+    expect(j.spec.template.spec.containers[0].image).toBe(run.outputs.image);
+    expect(j.spec.template.spec.containers[0].image).not.toBe(failedImage);
+    expect(j.status.succeeded).toBe(1);
+  }, 240_000);
+});
