@@ -38972,11 +38972,12 @@ function isBundledManifests(dir) {
 
 
 
+
 const KUSTOMIZATION = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const MANIFEST = /\.(ya?ml|json)$/;
 const isKustomization = (dir) => KUSTOMIZATION.some((f) => (0,external_node_fs_namespaceObject.existsSync)(external_node_path_default().join(dir, f)));
 async function parse(kube, source, file, input) {
-    const args = ['annotate', '--local', '-f', file ?? '-', '-o', 'json', 'medaudit-deploy/parse-'];
+    const args = ['annotate', '--local', '-f', file ?? '-', '-o', 'jsonpath={@}', 'medaudit-deploy/parse-'];
     let stdout;
     try {
         ({ stdout } = await kube.run(args, input !== undefined ? { input } : {}));
@@ -38993,6 +38994,36 @@ async function parse(kube, source, file, input) {
             delete o.metadata.annotations;
         return { ...o, __source: source };
     });
+}
+const PIECE_MIN_CHARS = 256 * 1024;
+const SEPARATOR = /^---[ \t]*(?:#[^\n]*)?$/gm;
+function documentPieces(text, count) {
+    if (count <= 1 || /^\s*[{[]/.test(text))
+        return [text];
+    const separators = [...text.matchAll(SEPARATOR)].map((m) => m.index);
+    const cuts = [];
+    for (let k = 1; k < count; k++) {
+        const cut = separators.find((at) => at >= (text.length * k) / count && at > (cuts.at(-1) ?? 0));
+        if (cut !== undefined)
+            cuts.push(cut);
+    }
+    return [0, ...cuts].map((start, i) => text.slice(start, cuts[i] ?? text.length));
+}
+async function parseAll(kube, source, file, input) {
+    const size = input?.length ?? (file ? (0,external_node_fs_namespaceObject.statSync)(file).size : 0);
+    if (size < PIECE_MIN_CHARS)
+        return parse(kube, source, file, input);
+    const pieces = documentPieces(input ?? (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'), external_node_os_default().availableParallelism());
+    if (pieces.length === 1)
+        return parse(kube, source, file, input);
+    try {
+        return (await Promise.all(pieces.map((piece) => parse(kube, source, undefined, piece)))).flat();
+    }
+    catch (err) {
+        if (err instanceof ManifestError)
+            return parse(kube, source, file, input);
+        throw err;
+    }
 }
 async function render(kube, dir) {
     try {
@@ -39014,7 +39045,7 @@ async function loadManifests(kube, entries, cwd) {
         if ((0,external_node_fs_namespaceObject.statSync)(full).isDirectory()) {
             if (isKustomization(full)) {
                 const yaml = await render(kube, full);
-                out.push(...(await parse(kube, `${entry} (kustomize)`, undefined, yaml)));
+                out.push(...(await parseAll(kube, `${entry} (kustomize)`, undefined, yaml)));
                 continue;
             }
             const files = (0,external_node_fs_namespaceObject.readdirSync)(full)
@@ -39023,10 +39054,10 @@ async function loadManifests(kube, entries, cwd) {
             if (!files.length)
                 throw new InputError('manifests', `'${entry}' holds no .yaml, .yml or .json file`);
             for (const f of files)
-                out.push(...(await parse(kube, external_node_path_default().join(entry, f), external_node_path_default().join(full, f))));
+                out.push(...(await parseAll(kube, external_node_path_default().join(entry, f), external_node_path_default().join(full, f))));
         }
         else {
-            out.push(...(await parse(kube, entry, full)));
+            out.push(...(await parseAll(kube, entry, full)));
         }
     }
     if (!out.length)

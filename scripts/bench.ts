@@ -268,7 +268,8 @@ async function render(): Promise<void> {
   const s = (ms: number) => (ms / 1000).toFixed(2);
   const parse = median(runs.map((r) => r.parseMs));
   const own = median(runs.map((r) => r.ms - r.parseMs));
-  const detail = `kubectl's parse (${runs[0].processes} process) ${s(parse)} s, then validate + substitute + annotate ${s(own)} s; ${runs.map((r) => s(r.ms)).join(', ')}`;
+  const processes = `${runs[0].processes} kubectl process${runs[0].processes === 1 ? '' : 'es'}`;
+  const detail = `kubectl's parse (${processes}) ${s(parse)} s, then validate + substitute + annotate ${s(own)} s; ${runs.map((r) => s(r.ms)).join(', ')}`;
   row([`render + substitute of ${count} objects (YAML files)`, `${s(median(runs.map((r) => r.ms)))} s`, detail]);
   if (process.env.BENCH_KUSTOMIZE !== '1') return;
   const k = await renderOnce(dirs.kustomized, count);

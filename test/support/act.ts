@@ -28,6 +28,21 @@ export function act(): string {
   return (actPath ??= tool('act.sh'));
 }
 
+let release: string | undefined;
+/**
+ * The action as a release of it holds it, copied once from the checkout under test: what
+ * `org/medaudit-deploy@v1` maps to. act packs a local repository whole for every step that uses
+ * it: the checkout itself would mean node_modules and the live cluster's state (files that come
+ * and go while other tests run) each time.
+ */
+export function actionRelease(): string {
+  if (release) return release;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'medaudit-deploy-v1-'));
+  for (const entry of ['action.yml', 'package.json', 'dist', 'k8s', '.github'])
+    cpSync(path.join(REPO, entry), path.join(dir, entry), { recursive: true, filter: (f) => !f.endsWith(`${path.sep}secrets.yaml`) });
+  return (release = dir);
+}
+
 let buildxConfig: string | undefined;
 /** A docker config holding the buildx plugin: the runner has docker buildx, as GitHub's runners do. */
 const withBuildx = () => (buildxConfig ??= tool('buildx.sh'));
@@ -137,7 +152,7 @@ export async function runAct(o: ActOptions): Promise<ActRun> {
     path.join(tmp, 'cache'),
     '--no-cache-server',
     '--local-repository',
-    `org/medaudit-deploy@v1=${REPO}`,
+    `org/medaudit-deploy@v1=${actionRelease()}`,
     ...Object.entries(PINNED_STAND_INS).flatMap(([pin, dir]) => ['--local-repository', `${pin}=${path.join(STAND_INS, dir)}`]),
     ...Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
   ];
