@@ -11,17 +11,18 @@ import type { Inputs } from './inputs.js';
 import { checkKubeconfig, clusterVersion, missingPermissions } from './kube/access.js';
 import { diffServerSide, dryRunServerSide, namespaceExists } from './kube/apply.js';
 import { KubectlError, type KubeClient } from './kube/client.js';
-import { objectId, type KubeObject, type List } from './kube/objects.js';
-import { collectionPath } from './kube/resources.js';
+import { objectId, type Job, type KubeObject, type List } from './kube/objects.js';
+import { apiVersionOf, collectionPath } from './kube/resources.js';
 import { ingressUrl, type SourcedObject } from './manifests/objects.js';
 import { requiredPermissions } from './manifests/permissions.js';
+import { isMigrationJob } from './manifests/plan.js';
 import { loadManifests, stripSource } from './manifests/render.js';
 import { annotateConfigChecksums, annotateWorkloads, leaveReplicasToScalers, setNamespace, substituteImage, type LiveScaling } from './manifests/substitute.js';
 import { manifestNamespace, validateObjects } from './manifests/validate.js';
 import { previewHost, previewLabels, previewNamespace, previewObjects, PREVIEW_TTL_SECONDS } from './preview/names.js';
 import type { Reporter } from './report/reporter.js';
 import { Release, type ReleaseHooks } from './release.js';
-import { isReplaceableJobRefusal } from './rollout/jobs.js';
+import { jobsToReplace, jobUnfinished, replaceableRefusal, runningJobRefusal } from './rollout/jobs.js';
 import type { ReleaseResult } from './result.js';
 import type { Holder } from './state/lock.js';
 
@@ -96,15 +97,26 @@ async function checkReachable(kube: KubeClient, reporter: Reporter): Promise<voi
   }
 }
 
-/** The workloads and autoscalers that run already: they decide replicas, and a paused one cannot be released. */
+/**
+ * The workloads and autoscalers that run already: they decide replicas, a paused one cannot be
+ * released, and a migration Job still running cannot be replaced.
+ */
 async function readLive(kube: KubeClient, target: Target, exists: boolean): Promise<LiveScaling> {
   if (!exists) return { workloads: [], autoscalers: [] };
-  const kinds = [...new Set(target.objects.map((o) => o.kind).filter((k) => k === 'Deployment' || k === 'StatefulSet'))];
+  const kinds = [...new Set(target.objects.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind) || isMigrationJob(o)).map((o) => o.kind))];
   // A list's items carry neither kind nor apiVersion.
-  const list = async (kind: string, apiVersion: string) =>
-    (await kube.raw<List<KubeObject>>(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind, apiVersion }));
-  const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler', 'autoscaling/v2'), ...kinds.map((k) => list(k, 'apps/v1'))]);
+  const list = async (kind: string) =>
+    (await kube.raw<List<KubeObject>>(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind, apiVersion: apiVersionOf(kind) }));
+  const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler'), ...kinds.map(list)]);
   return { workloads: workloads.flat(), autoscalers };
+}
+
+/** A migration Job of the release that still runs: replacing it would run two migrations at once. */
+function checkNoMigrationRunning(target: Target, live: LiveScaling): void {
+  for (const o of target.objects.filter(isMigrationJob)) {
+    const running = live.workloads.find((w) => w.kind === 'Job' && w.metadata.name === o.metadata.name);
+    if (running && jobUnfinished(running as Job)) throw new ManifestError(`${o.__source ?? 'manifests'}: ${objectId(o)}`, runningJobRefusal(running as Job));
+  }
 }
 
 /**
@@ -133,8 +145,9 @@ function settled<T>(result: PromiseSettledResult<T>): T {
 /** The server accepts every object: unknown kinds, mistyped fields and admission denials show here. */
 async function checkAccepted(inputs: Inputs, target: Target, kube: KubeClient, exists: boolean): Promise<void> {
   try {
-    // A Job whose template changes is replaced when applied: its refusal here is expected.
-    await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists, isReplaceableJobRefusal);
+    // A migration Job whose template changes is replaced when applied: that refusal here is expected.
+    const objects = target.objects.map(stripSource);
+    await dryRunServerSide(kube, target.namespace, objects, inputs.fieldManager, exists, replaceableRefusal(objects.filter(isMigrationJob)));
   } catch (err) {
     if (err instanceof KubectlError) throw new ManifestError(inputs.manifests.join(', '), `the API server rejects them: ${err.said}`);
     throw err;
@@ -160,6 +173,7 @@ async function checkCluster(inputs: Inputs, target: Target, kube: KubeClient): P
   settled(accepted);
   const running = settled(live);
   checkNotPaused(target, running);
+  checkNoMigrationRunning(target, running);
   return { ...target, namespaceExists: exists, live: running };
 }
 
@@ -205,11 +219,28 @@ const createdDiff = (objects: KubeObject[]) =>
 
 async function dryRun({ kube, reporter }: Tools, target: CheckedTarget, objects: KubeObject[], fieldManager: string): Promise<void> {
   const { namespace, namespaceExists: exists } = target;
+  const migrations = objects.filter(isMigrationJob);
   await reporter.group('server-side dry run', async () =>
-    reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists, isReplaceableJobRefusal)),
+    reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists, replaceableRefusal(migrations))),
   );
   if (!exists) reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
-  const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
+  // A Job to be replaced cannot be diffed (the server refuses the change): it is shown as created anew.
+  const replaced = exists ? await jobsToReplace(kube, namespace, migrations, fieldManager) : [];
+  const isReplaced = (o: KubeObject) => isMigrationJob(o) && replaced.includes(o.metadata.name);
+  const diff = exists
+    ? [
+        await diffServerSide(
+          kube,
+          namespace,
+          objects.filter((o) => !isReplaced(o)),
+          fieldManager,
+        ),
+        createdDiff(objects.filter(isReplaced)),
+      ]
+        .filter(Boolean)
+        .join('\n')
+    : createdDiff(objects);
+  for (const name of replaced) reporter.info(`Job/${name} would be deleted and created anew: it failed before, or it changed`);
   await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
 

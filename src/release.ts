@@ -6,7 +6,7 @@ import type { Inputs } from './inputs.js';
 import { applyServerSide } from './kube/apply.js';
 import { KubectlError, type KubeClient } from './kube/client.js';
 import { objectId, type KubeObject } from './kube/objects.js';
-import { planPhases, workloadsOf, type Gate, type Phase } from './manifests/plan.js';
+import { isMigrationJob, isWatched, planPhases, workloadsOf, type Gate, type Phase } from './manifests/plan.js';
 import { bestEffort, type Reporter } from './report/reporter.js';
 import { explain } from './report/summary.js';
 import type { ReleaseResult, Status, WorkloadRow } from './result.js';
@@ -18,7 +18,7 @@ import type { PodFailure } from './rollout/verdict.js';
 import { gateState } from './rollout/gate.js';
 import { watchRollout, type Judgement, type LiveView, type Outcome } from './rollout/watch.js';
 import { replaceJobs } from './rollout/jobs.js';
-import { isWorkload, runsOnce, workloadId, type WorkloadRef } from './rollout/workloads.js';
+import { runsOnce, workloadId, type WorkloadRef } from './rollout/workloads.js';
 import { DeployLock, type Holder } from './state/lock.js';
 import { beforeOf, readRecord, writeRecord, type RecordState, type ReleaseRecord } from './state/record.js';
 
@@ -31,7 +31,7 @@ export type ReleaseHooks = {
 type Failure = { reason: string; outcome?: Outcome };
 
 // Workloads return by their revision history; the Namespace holds the lock and the record.
-const isRestoredObject = (o: KubeObject) => o.kind !== 'Namespace' && !isWorkload(o.kind);
+const isRestoredObject = (o: KubeObject) => o.kind !== 'Namespace' && !isWatched(o);
 
 /** A phase's rollout, watched in the background from its apply until the release is decided. */
 type Rollout = {
@@ -252,10 +252,10 @@ export class Release {
     if (this.cancelled) return Promise.resolve({ reason: 'cancelled' });
     return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
       try {
-        const jobs = phase.objects.filter((o) => o.kind === 'Job');
+        const jobs = phase.objects.filter(isMigrationJob);
         for (const name of await replaceJobs(kube, this.namespace, jobs, this.inputs.fieldManager)) {
           this.replaced.add(name);
-          reporter.info(`Job/${name} deleted, to run anew: a Job's template cannot change, and it had not succeeded or had changed`);
+          reporter.info(`Job/${name} deleted, to run anew: it failed before, or it changed and a Job's template cannot change`);
         }
         reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
         return undefined;

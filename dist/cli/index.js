@@ -38359,6 +38359,43 @@ function requiredPermissions(objects, namespaceExists) {
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/manifests/plan.ts
+
+const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
+const GATES = {
+    namespace: 'stored',
+    config: 'stored',
+    data: 'ready',
+    migrate: 'migrated',
+    app: 'ready',
+    edge: 'stored',
+};
+const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
+const MIGRATION_ANNOTATION = 'medaudit.io/migration';
+const runsMigrations = (o) => (o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0) ||
+    (o.kind === 'Job' && o.metadata.annotations?.[MIGRATION_ANNOTATION] === 'true');
+function phaseOf(o) {
+    if (o.kind === 'Namespace')
+        return 'namespace';
+    if (o.kind === 'StatefulSet')
+        return 'data';
+    if (runsMigrations(o))
+        return 'migrate';
+    if (APP_KINDS.includes(o.kind))
+        return 'app';
+    if (o.kind === 'Ingress')
+        return 'edge';
+    return 'config';
+}
+function planPhases(objects) {
+    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), gate: GATES[name] })).filter((phase) => phase.objects.length > 0);
+}
+const isMigrationJob = (o) => o.kind === 'Job' && runsMigrations(o);
+const isWatched = (o) => isWorkload(o.kind) && (o.kind !== 'Job' || isMigrationJob(o));
+function workloadsOf(phase) {
+    return phase.objects.filter(isWatched);
+}
+
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./src/action-root.ts
@@ -38777,41 +38814,6 @@ async function checkHealth(url, expected, retries, log, opts = {}) {
             await new Promise((r) => setTimeout(r, pauseMs));
     }
     return { ok: false, attempts: retries, lastStatus, lastError, url };
-}
-
-;// CONCATENATED MODULE: ./src/manifests/plan.ts
-
-const PHASE_ORDER = ['namespace', 'config', 'data', 'migrate', 'app', 'edge'];
-const GATES = {
-    namespace: 'stored',
-    config: 'stored',
-    data: 'ready',
-    migrate: 'migrated',
-    app: 'ready',
-    edge: 'stored',
-};
-const APP_KINDS = ['Deployment', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'];
-const MIGRATION_ANNOTATION = 'medaudit.io/migration';
-const runsMigrations = (o) => (o.kind === 'Deployment' && Array.isArray(o.spec?.template?.spec?.initContainers) && o.spec.template.spec.initContainers.length > 0) ||
-    (o.kind === 'Job' && o.metadata.annotations?.[MIGRATION_ANNOTATION] === 'true');
-function phaseOf(o) {
-    if (o.kind === 'Namespace')
-        return 'namespace';
-    if (o.kind === 'StatefulSet')
-        return 'data';
-    if (runsMigrations(o))
-        return 'migrate';
-    if (APP_KINDS.includes(o.kind))
-        return 'app';
-    if (o.kind === 'Ingress')
-        return 'edge';
-    return 'config';
-}
-function planPhases(objects) {
-    return PHASE_ORDER.map((name) => ({ name, objects: objects.filter((o) => phaseOf(o) === name), gate: GATES[name] })).filter((phase) => phase.objects.length > 0);
-}
-function workloadsOf(phase) {
-    return phase.objects.filter((o) => isWorkload(o.kind));
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -39374,10 +39376,11 @@ function planRollback(before, after, policy = { deleteCreated: false }) {
         if (!s.existed && firstInstall && !policy.deleteCreated) {
             return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
         }
+        if (runsOnce(s.kind) && !(firstInstall && policy.deleteCreated)) {
+            return { action: 'leave', ...id, reason: 'a Job runs once and has no revisions: what it did stays (the schema stays migrated), and its log with it' };
+        }
         if (!s.existed)
             return { action: 'delete', ...id, apiVersion: apiVersionOf(s.kind) };
-        if (runsOnce(s.kind))
-            return { action: 'leave', ...id, reason: 'a Job runs once and has no revisions: what it did stays (the schema stays migrated)' };
         const live = now.get(workloadId(s));
         const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
         if (!moved)
@@ -39547,18 +39550,32 @@ function gateState(workloads, view) {
 
 
 
-const isReplaceableJobRefusal = (refusal) => refusedAsImmutable(refusal).length > 0;
+
+
+const REFUSAL = /^(?:Error from server \(Invalid\): )?(?:The Job|Job\.batch) "([^"]+)" is invalid: (?!\[).*: field is immutable$/gm;
 function refusedAsImmutable(stderr) {
-    const names = [...stderr.matchAll(/The Job "([^"]+)" is invalid: (?:(?!The Job ")[\s\S])*?field is immutable/g)].map((m) => m[1]);
-    return [...new Set(names)];
+    return [...new Set([...stderr.matchAll(REFUSAL)].map((m) => m[1]))];
+}
+const replaceableRefusal = (jobs) => (refusal) => {
+    const names = refusedAsImmutable(refusal);
+    return names.length > 0 && names.every((n) => jobs.some((j) => j.kind === 'Job' && j.metadata.name === n));
+};
+const jobUnfinished = (job) => !jobComplete(job) && conditionOf(job, 'Failed')?.status !== 'True';
+function runningJobRefusal(job) {
+    const active = job.status?.active ?? 0;
+    return (`Job/${job.metadata.name} is still running (${active} active pod${active === 1 ? '' : 's'}), started before this release: ` +
+        `a Job cannot be changed while it runs; wait for it to finish, or delete it ('kubectl delete job ${job.metadata.name} -n ${job.metadata.namespace ?? '<namespace>'}')`);
 }
 async function jobsToReplace(kube, namespace, jobs, fieldManager) {
-    const live = await liveObjects(kube, namespace, jobs.map(refOf));
-    const present = jobs.filter((j) => live.has(`Job/${j.metadata.name}`));
-    if (!present.length)
+    if (!jobs.length)
         return [];
-    const unfinished = present.filter((j) => !jobComplete(live.get(`Job/${j.metadata.name}`))).map((j) => j.metadata.name);
-    const rest = present.filter((j) => !unfinished.includes(j.metadata.name));
+    const live = await liveObjects(kube, namespace, jobs.map(refOf));
+    const present = jobs.map((j) => live.get(`Job/${j.metadata.name}`)).filter((j) => j !== undefined);
+    const running = present.find(jobUnfinished);
+    if (running)
+        throw new UserError(runningJobRefusal(running));
+    const failed = present.filter((j) => !jobComplete(j)).map((j) => j.metadata.name);
+    const rest = jobs.filter((j) => present.some((p) => p.metadata.name === j.metadata.name) && !failed.includes(j.metadata.name));
     let changed = [];
     if (rest.length) {
         try {
@@ -39570,14 +39587,12 @@ async function jobsToReplace(kube, namespace, jobs, fieldManager) {
             changed = refusedAsImmutable(err.result.stderr);
         }
     }
-    return [...unfinished, ...changed];
+    return [...failed, ...changed];
 }
 async function replaceJobs(kube, namespace, jobs, fieldManager) {
-    if (!jobs.length)
-        return [];
     const names = await jobsToReplace(kube, namespace, jobs, fieldManager);
     for (const name of names)
-        await kube.run(['delete', 'job', name, '-n', namespace, '--cascade=background', '--wait=true']);
+        await kube.run(['delete', 'job', name, '-n', namespace, '--cascade=foreground', '--wait=true']);
     return names;
 }
 
@@ -39599,7 +39614,7 @@ async function replaceJobs(kube, namespace, jobs, fieldManager) {
 
 
 
-const isRestoredObject = (o) => o.kind !== 'Namespace' && !isWorkload(o.kind);
+const isRestoredObject = (o) => o.kind !== 'Namespace' && !isWatched(o);
 const NOTHING_TO_WATCH = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), ready: Promise.resolve(), migrated: Promise.resolve() };
 const GATE_HELD = { ready: 'new pods Ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
 function latch() {
@@ -39762,10 +39777,10 @@ class Release {
             return Promise.resolve({ reason: 'cancelled' });
         return reporter.group(`apply ${phase.name}: ${phase.objects.map(objectId).join(', ')}`, async () => {
             try {
-                const jobs = phase.objects.filter((o) => o.kind === 'Job');
+                const jobs = phase.objects.filter(isMigrationJob);
                 for (const name of await replaceJobs(kube, this.namespace, jobs, this.inputs.fieldManager)) {
                     this.replaced.add(name);
-                    reporter.info(`Job/${name} deleted, to run anew: a Job's template cannot change, and it had not succeeded or had changed`);
+                    reporter.info(`Job/${name} deleted, to run anew: it failed before, or it changed and a Job's template cannot change`);
                 }
                 reporter.info(await applyServerSide(kube, this.namespace, phase.objects, this.inputs.fieldManager));
                 return undefined;
@@ -39932,6 +39947,7 @@ class Release {
 
 
 
+
 function checkBuildInputs(inputs, cwd) {
     if (!inputs.build || inputs.dryRun)
         return;
@@ -39981,10 +39997,17 @@ async function checkReachable(kube, reporter) {
 async function readLive(kube, target, exists) {
     if (!exists)
         return { workloads: [], autoscalers: [] };
-    const kinds = [...new Set(target.objects.map((o) => o.kind).filter((k) => k === 'Deployment' || k === 'StatefulSet'))];
-    const list = async (kind, apiVersion) => (await kube.raw(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind, apiVersion }));
-    const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler', 'autoscaling/v2'), ...kinds.map((k) => list(k, 'apps/v1'))]);
+    const kinds = [...new Set(target.objects.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind) || isMigrationJob(o)).map((o) => o.kind))];
+    const list = async (kind) => (await kube.raw(collectionPath(kind, target.namespace))).items.map((o) => ({ ...o, kind, apiVersion: apiVersionOf(kind) }));
+    const [autoscalers, ...workloads] = await Promise.all([list('HorizontalPodAutoscaler'), ...kinds.map(list)]);
     return { workloads: workloads.flat(), autoscalers };
+}
+function checkNoMigrationRunning(target, live) {
+    for (const o of target.objects.filter(isMigrationJob)) {
+        const running = live.workloads.find((w) => w.kind === 'Job' && w.metadata.name === o.metadata.name);
+        if (running && jobUnfinished(running))
+            throw new ManifestError(`${o.__source ?? 'manifests'}: ${objectId(o)}`, runningJobRefusal(running));
+    }
 }
 function checkNotPaused(target, live) {
     for (const o of target.objects) {
@@ -40003,7 +40026,8 @@ function settled(result) {
 }
 async function checkAccepted(inputs, target, kube, exists) {
     try {
-        await dryRunServerSide(kube, target.namespace, target.objects.map(stripSource), inputs.fieldManager, exists, isReplaceableJobRefusal);
+        const objects = target.objects.map(stripSource);
+        await dryRunServerSide(kube, target.namespace, objects, inputs.fieldManager, exists, replaceableRefusal(objects.filter(isMigrationJob)));
     }
     catch (err) {
         if (err instanceof KubectlError)
@@ -40028,6 +40052,7 @@ async function checkCluster(inputs, target, kube) {
     settled(accepted);
     const running = settled(live);
     checkNotPaused(target, running);
+    checkNoMigrationRunning(target, running);
     return { ...target, namespaceExists: exists, live: running };
 }
 async function validate(inputs, ctx, { kube, reporter }) {
@@ -40063,10 +40088,22 @@ const createdDiff = (objects) => objects
     .join('\n');
 async function dryRun({ kube, reporter }, target, objects, fieldManager) {
     const { namespace, namespaceExists: exists } = target;
-    await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists, isReplaceableJobRefusal)));
+    const migrations = objects.filter(isMigrationJob);
+    await reporter.group('server-side dry run', async () => reporter.info(await dryRunServerSide(kube, namespace, objects, fieldManager, exists, replaceableRefusal(migrations))));
     if (!exists)
         reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
-    const diff = exists ? await diffServerSide(kube, namespace, objects, fieldManager) : createdDiff(objects);
+    const replaced = exists ? await jobsToReplace(kube, namespace, migrations, fieldManager) : [];
+    const isReplaced = (o) => isMigrationJob(o) && replaced.includes(o.metadata.name);
+    const diff = exists
+        ? [
+            await diffServerSide(kube, namespace, objects.filter((o) => !isReplaced(o)), fieldManager),
+            createdDiff(objects.filter(isReplaced)),
+        ]
+            .filter(Boolean)
+            .join('\n')
+        : createdDiff(objects);
+    for (const name of replaced)
+        reporter.info(`Job/${name} would be deleted and created anew: it failed before, or it changed`);
     await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));
 }
 async function deploy(inputs, ctx, tools, hooks = {}) {

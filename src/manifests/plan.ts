@@ -63,6 +63,15 @@ export function planPhases(objects: KubeObject[]): Phase[] {
   );
 }
 
+/** A migration Job: the release waits for it and replaces it when it changed. */
+export const isMigrationJob = (o: KubeObject) => o.kind === 'Job' && runsMigrations(o);
+
+/**
+ * Watched until Ready and returned to its revision on failure: every Deployment, StatefulSet and
+ * DaemonSet, and a migration Job (until it completes). Other Jobs are applied, not waited for.
+ */
+export const isWatched = (o: KubeObject) => isWorkload(o.kind) && (o.kind !== 'Job' || isMigrationJob(o));
+
 export function workloadsOf(phase: Phase): KubeObject[] {
-  return phase.objects.filter((o) => isWorkload(o.kind));
+  return phase.objects.filter(isWatched);
 }

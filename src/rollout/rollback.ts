@@ -37,7 +37,8 @@ export const isFirstInstall = (before: Snapshot[]) => before.every((s) => !s.exi
  * One step per workload: undo where its spec moved since the snapshot (by generation, so a
  * change the controller has not acted on yet counts too); keep where it did not (a config-only
  * deploy, or a failure before this workload was reached); delete what the release added, except
- * on a first install, where it stays for debugging unless the policy asks to delete it.
+ * on a first install, where it stays for debugging unless the policy asks to delete it. A Job
+ * (the migration) is left as it is, unless a failed first install is to be deleted whole.
  * Without a fresh snapshot (the API failed), every workload with a revision is undone: an undo to
  * the revision already live changes nothing.
  */
@@ -49,8 +50,11 @@ export function planRollback(before: Snapshot[], after: Snapshot[] | undefined, 
     if (!s.existed && firstInstall && !policy.deleteCreated) {
       return { action: 'leave', ...id, reason: 'first install: there is no earlier release to return to; left in place for debugging' };
     }
+    // Deleting a migration that may still run could stop it halfway; the next release replaces it.
+    if (runsOnce(s.kind) && !(firstInstall && policy.deleteCreated)) {
+      return { action: 'leave', ...id, reason: 'a Job runs once and has no revisions: what it did stays (the schema stays migrated), and its log with it' };
+    }
     if (!s.existed) return { action: 'delete', ...id, apiVersion: apiVersionOf(s.kind) };
-    if (runsOnce(s.kind)) return { action: 'leave', ...id, reason: 'a Job runs once and has no revisions: what it did stays (the schema stays migrated)' };
     const live = now.get(workloadId(s));
     const moved = !after || live?.revision !== s.revision || (live?.generation ?? 0) > (s.generation ?? 0);
     if (!moved) return { action: 'keep', ...id, reason: `still on revision ${s.revision ?? '?'}` };

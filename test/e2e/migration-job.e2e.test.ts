@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createAppNamespace, kubectl, kubectlJson, REGISTRY, uniqueNamespace } from '../support/cluster.js';
 import { runAction, sampleWorkspace } from '../support/action.js';
+import { behaviourImage } from '../support/sim.js';
 
 const IMAGE = `${REGISTRY}/medaudit-backend`;
 const ns = uniqueNamespace('e2e-job');
@@ -135,4 +136,30 @@ describe('a migration Job gates the app phase', () => {
     expect(j.spec.template.spec.containers[0].image).not.toBe(failedImage);
     expect(j.status.succeeded).toBe(1);
   }, 240_000);
+
+  test('a dry run of a new image: the Job to be replaced is shown as created anew, nothing is changed', async () => {
+    const uid = job().metadata.uid;
+    const run = await deploy({ tag: 'e2e-job-never-built', 'dry-run': 'true' });
+    expect([run.code, run.outputs.status]).toEqual([0, 'dry-run']);
+    expect(run.log).toMatch(/Job\/migrate would be deleted and created anew/);
+    expect(run.log).toMatch(/^created Job\/[^/]+\/migrate$/m);
+    expect(job().metadata.uid).toBe(uid);
+  }, 120_000);
+
+  test('a migration Job still running from before: refused before anything is applied, naming it', async () => {
+    // The Job as an earlier run left it, its migration still going: it runs for a minute.
+    const slow = behaviourImage('medaudit-backend', 'e2e-job-slow', { SIM_CRASH_AFTER: '60' });
+    kubectl(['delete', 'job', 'migrate', '-n', ns, '--cascade=foreground', '--wait=true']);
+    kubectl(['apply', '-n', ns, '-f', '-'], { input: MANIFESTS.split('---')[0].replace('medaudit-backend:latest', slow) });
+    kubectl(['wait', 'job/migrate', '-n', ns, '--for=jsonpath={.status.active}=1', '--timeout=60s']);
+    const before = { job: job().metadata.uid, worker: worker().metadata.generation };
+    const run = await deploy({ tag: 'e2e-job-v2', build: 'false' });
+    expect(run.code).toBe(1);
+    expect(run.outputs['failure-reason']).toMatch(
+      /Job\/migrate is still running \(1 active pod\), started before this release: .*wait for it to finish, or delete it/,
+    );
+    expect(run.log).not.toMatch(/::group::apply /);
+    expect({ job: job().metadata.uid, worker: worker().metadata.generation }).toEqual(before);
+    kubectl(['delete', 'job', 'migrate', '-n', ns, '--wait=false']);
+  }, 180_000);
 });

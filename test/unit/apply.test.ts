@@ -3,7 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { serverRejections } from '../../src/kube/apply.js';
-import { isReplaceableJobRefusal } from '../../src/rollout/jobs.js';
+import { replaceableRefusal } from '../../src/rollout/jobs.js';
 import { REPO } from '../support/cluster.js';
 
 // `kubectl apply --server-side --dry-run=server` of a Namespace, a Deployment with a mistyped and
@@ -63,7 +63,11 @@ describe('serverRejections', () => {
     const mistyped =
       'Error from server: failed to create typed patch object (ns/app; apps/v1, Kind=Deployment): errors:\n  .spec.replicas: expected numeric (int or float), got string';
     expect(serverRejections(`${immutable}\n`)).toEqual([immutable]);
-    expect(serverRejections(`${immutable}\n`, undefined, isReplaceableJobRefusal)).toEqual([]);
-    expect(serverRejections(`${immutable}\n${mistyped}\n`, undefined, isReplaceableJobRefusal)).toEqual([mistyped]);
+    expect(
+      serverRejections(`${immutable}\n`, undefined, replaceableRefusal([{ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'complete' } }])),
+    ).toEqual([]);
+    expect(
+      serverRejections(`${immutable}\n${mistyped}\n`, undefined, replaceableRefusal([{ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'complete' } }])),
+    ).toEqual([mistyped]);
   });
 });

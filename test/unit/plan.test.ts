@@ -111,7 +111,7 @@ describe('planPhases', () => {
     expect(planPhases([])).toEqual([]);
   });
 
-  test('workloadsOf keeps only what is watched: rollouts, and Jobs until they complete', () => {
+  test('workloadsOf keeps only what is watched: rollouts, and a migration Job (other Jobs are applied, not waited for)', () => {
     const app = planPhases([
       withPods('Deployment', 'd', {}),
       object('DaemonSet', 'ds'),
@@ -120,7 +120,7 @@ describe('planPhases', () => {
       object('HorizontalPodAutoscaler', 'h'),
     ])[0];
     expect(app.name).toBe('app');
-    expect(workloadsOf(app).map(objectId)).toEqual(['Deployment/d', 'DaemonSet/ds', 'Job/j']);
+    expect(workloadsOf(app).map(objectId)).toEqual(['Deployment/d', 'DaemonSet/ds']);
   });
 
   test('a Job marked as the migration gates the app, as the migrate init container of the backend does', () => {
@@ -131,5 +131,6 @@ describe('planPhases', () => {
       ['migrate', 'migrated', ['Job/migrate']],
       ['app', 'ready', ['Deployment/worker', 'Job/seed']],
     ]);
+    expect(phases.flatMap(workloadsOf).map(objectId)).toEqual(['StatefulSet/db', 'Job/migrate', 'Deployment/worker']);
   });
 });
