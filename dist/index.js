@@ -39034,7 +39034,7 @@ async function parse(kube, source, file, input) {
     });
 }
 const PIECE_MIN_CHARS = 256 * 1024;
-const SEPARATOR = /^---[ \t]*(?:#[^\n]*)?$/gm;
+const SEPARATOR = /(?<=^|\n)---[ \t]*(?:#[^\n]*)?\r?(?=\n|$)/g;
 function documentPieces(text, count) {
     if (count <= 1 || /^\s*[{[]/.test(text))
         return [text];

@@ -41,7 +41,8 @@ async function parse(kube: KubeClient, source: string, file: string | undefined,
 const PIECE_MIN_CHARS = 256 * 1024;
 
 // Where kubectl's own YAML reader ends a document: a line of "---", perhaps with a comment after.
-const SEPARATOR = /^---[ \t]*(?:#[^\n]*)?$/gm;
+// Lines end at "\n" only, as kubectl reads them (a regex's multiline ^ would also break at "\r").
+const SEPARATOR = /(?<=^|\n)---[ \t]*(?:#[^\n]*)?\r?(?=\n|$)/g;
 
 /**
  * The YAML text cut into at most `count` pieces of whole documents, in order (pure): each cut is at

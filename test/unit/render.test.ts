@@ -29,6 +29,11 @@ describe('documentPieces', () => {
     expect(documentPieces('a: 1\n---x\nb: 2\n', 2)).toEqual(['a: 1\n---x\nb: 2\n']);
   });
 
+  test('lines end at a newline only, as kubectl reads them: a "---" after a bare carriage return is no separator', () => {
+    expect(documentPieces('aaaaaaaaaaaa: "x\r---"\nb: 2\n', 2)).toEqual(['aaaaaaaaaaaa: "x\r---"\nb: 2\n']);
+    expect(documentPieces('aaaaaaaaaaaaa: 1\r\n---\r\nb: 2\r\n', 2)).toEqual(['aaaaaaaaaaaaa: 1\r\n', '---\r\nb: 2\r\n']);
+  });
+
   test('JSON, one piece asked for, or no separator: whole', () => {
     expect(documentPieces('{"kind": "List"}\n---\n', 4)).toEqual(['{"kind": "List"}\n---\n']);
     expect(documentPieces(docs.join('---\n'), 1)).toEqual([docs.join('---\n')]);
