@@ -97,11 +97,16 @@ fi
 rm -f "$died_file"
 
 if ((started_here)); then
-  pids=$(cat "$CLUSTER_DIR"/pids/* 2>/dev/null || true)
+  declare -A started=()
+  for f in "$CLUSTER_DIR"/pids/*; do [[ -f $f ]] && started[$(basename "$f")]=$(cat "$f"); done
   bash test/cluster/down.sh
   # cluster:down must leave no process of ours and no state behind.
-  for pid in $pids; do
-    if pid_running "$pid"; then echo "[test] FAIL: pid $pid still runs after cluster:down"; status=1; fi
+  for name in "${!started[@]}"; do
+    pid=${started[$name]}
+    if pid_running "$pid"; then
+      echo "[test] FAIL: $name (pid $pid, state $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)) still runs after cluster:down"
+      status=1
+    fi
   done
   if [[ -e $CLUSTER_DIR ]]; then echo "[test] FAIL: $CLUSTER_DIR remains after cluster:down"; status=1; fi
   echo "[test] cluster:down left no process and no state behind"

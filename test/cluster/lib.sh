@@ -44,7 +44,8 @@ stop_pid() {
     # Killed, it is waited for too: whoever checks next must find it gone.
     if pid_running "$pid"; then
       kill -9 "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
+      # A killed process in uninterruptible sleep (dockerd unmounting) goes only when that ends.
+      for _ in $(seq 300); do pid_running "$pid" || break; sleep 0.1; done
     fi
   fi
   rm -f "$f"
