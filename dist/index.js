@@ -36757,10 +36757,11 @@ const JOB = {
     revisionOf: () => undefined,
     controllerRevisions: false,
     unstickAfterUndo: false,
-    runsOnce: true,
+    completed: (j) => jobComplete(j),
 };
 const WORKLOADS = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET, Job: JOB };
-const runsOnce = (kind) => WORKLOADS[kind]?.runsOnce === true;
+const runsOnce = (kind) => WORKLOADS[kind]?.completed !== undefined;
+const ranToCompletion = (kind, o) => WORKLOADS[kind]?.completed?.(o) === true;
 const isWorkload = (kind) => kind in WORKLOADS;
 function workloadKind(kind) {
     const k = WORKLOADS[kind];
@@ -37049,10 +37050,10 @@ class Cache {
         const byName = this.byKind.get(kind);
         if (!byName)
             return;
-        if (type === 'DELETED')
-            byName.delete(o.metadata.name);
-        else
+        if (type !== 'DELETED')
             byName.set(o.metadata.name, o);
+        else if (!ranToCompletion(kind, o))
+            byName.delete(o.metadata.name);
     }
     get(w) {
         return this.byKind.get(w.kind)?.get(w.name);
@@ -39451,14 +39452,14 @@ function migrationCompleted(d, view) {
     return newDeploymentPods(d, view.related.replicaSets, view.related.pods).some(initCompleted);
 }
 function migrationRan(kind, o, view) {
-    if (kind === 'Job')
-        return jobComplete(o);
+    if (runsOnce(kind))
+        return ranToCompletion(kind, o);
     return kind === 'Deployment' && migrationCompleted(o, view);
 }
 const wanted = (kind, o) => (kind === 'DaemonSet' ? o.status?.desiredNumberScheduled : (o.spec?.replicas ?? 1));
 function newPodsReady(kind, o, view) {
-    if (kind === 'Job')
-        return jobComplete(o);
+    if (runsOnce(kind))
+        return ranToCompletion(kind, o);
     if ((o.status?.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
         return false;
     const want = wanted(kind, o);

@@ -1,10 +1,10 @@
 // When a phase's gate holds, judged from the live objects a rollout watch holds (pure): the new
 // pods are Ready, or the migration ran for this release. Whether the rollout succeeds (available
 // for minReadySeconds, old pods gone) stays the watch's own verdict.
-import type { Container, Deployment, Job, KubeObject, Pod } from '../kube/objects.js';
-import { isPodReady, jobComplete, newDeploymentPods } from './verdict.js';
+import type { Container, Deployment, KubeObject, Pod } from '../kube/objects.js';
+import { isPodReady, newDeploymentPods } from './verdict.js';
 import type { LiveView } from './watch.js';
-import { workloadKind, type WorkloadRef } from './workloads.js';
+import { ranToCompletion, runsOnce, workloadKind, type WorkloadRef } from './workloads.js';
 
 export type GateState = {
   /** Each workload runs as many Ready pods of its new revision as it wants (a Job: it completed). */
@@ -32,7 +32,7 @@ export function migrationCompleted(d: Deployment, view: Pick<LiveView, 'related'
 
 /** The migration ran for this release: its Job completed, or the Deployment's first new pod got past its init containers. */
 function migrationRan(kind: string, o: KubeObject, view: Pick<LiveView, 'related'>): boolean {
-  if (kind === 'Job') return jobComplete(o as Job);
+  if (runsOnce(kind)) return ranToCompletion(kind, o);
   return kind === 'Deployment' && migrationCompleted(o as Deployment, view);
 }
 
@@ -45,7 +45,7 @@ const wanted = (kind: string, o: KubeObject): number | undefined => (kind === 'D
  */
 export function newPodsReady(kind: string, o: KubeObject, view: Pick<LiveView, 'related'>): boolean {
   // A Job has no pods to keep Ready: it is there once it completed.
-  if (kind === 'Job') return jobComplete(o as Job);
+  if (runsOnce(kind)) return ranToCompletion(kind, o);
   if ((o.status?.observedGeneration ?? 0) < (o.metadata.generation ?? 0)) return false;
   const want = wanted(kind, o);
   return want !== undefined && workloadKind(kind).newPods(o, view.related).filter(isPodReady).length >= want;

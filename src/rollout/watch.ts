@@ -4,7 +4,7 @@ import type { KubeClient, WatchStream } from '../kube/client.js';
 import type { KubeEvent, KubeObject, List, Pod } from '../kube/objects.js';
 import { collectionPath } from '../kube/resources.js';
 import { autoscalerWords, DEFAULT_VERDICT_OPTIONS, isPodReady, unreadyAtDeadline, type PodFailure, type Verdict, type VerdictOptions } from './verdict.js';
-import { workloadId, workloadKind, type Related, type WorkloadRef } from './workloads.js';
+import { ranToCompletion, workloadId, workloadKind, type Related, type WorkloadRef } from './workloads.js';
 
 export type Outcome = {
   ok: boolean;
@@ -38,8 +38,9 @@ class Cache {
   apply(kind: string, type: string, o: KubeObject): void {
     const byName = this.byKind.get(kind);
     if (!byName) return;
-    if (type === 'DELETED') byName.delete(o.metadata.name);
-    else byName.set(o.metadata.name, o);
+    // A Job deleted once it completed (ttlSecondsAfterFinished) did complete: its last state stays.
+    if (type !== 'DELETED') byName.set(o.metadata.name, o);
+    else if (!ranToCompletion(kind, o)) byName.delete(o.metadata.name);
   }
   get(w: WorkloadRef): KubeObject | undefined {
     return this.byKind.get(w.kind)?.get(w.name);

@@ -5,6 +5,7 @@ import { ownedBy } from '../kube/objects.js';
 import {
   daemonSetVerdict,
   deploymentVerdict,
+  jobComplete,
   jobVerdict,
   newDaemonSetPods,
   newDeploymentPods,
@@ -45,8 +46,11 @@ type WorkloadKind = {
   controllerRevisions: boolean;
   /** With OrderedReady, pods stuck on the bad revision stay stuck after an undo: delete them. */
   unstickAfterUndo: boolean;
-  /** It runs once to completion (a Job): nothing to soak, no revision to return to, and what it did stays. */
-  runsOnce?: boolean;
+  /**
+   * For a kind that runs once to completion (a Job): whether it has. Nothing to soak, no revision
+   * to return to, and what it did stays.
+   */
+  completed?: (workload: KubeObject) => boolean;
 };
 
 const REVISION = 'deployment.kubernetes.io/revision';
@@ -123,13 +127,16 @@ const JOB: WorkloadKind = {
   revisionOf: () => undefined,
   controllerRevisions: false,
   unstickAfterUndo: false,
-  runsOnce: true,
+  completed: (j) => jobComplete(j as Job),
 };
 
 export const WORKLOADS: Record<string, WorkloadKind> = { Deployment: DEPLOYMENT, StatefulSet: STATEFUL_SET, DaemonSet: DAEMON_SET, Job: JOB };
 
 /** A Job: it runs once to completion. */
-export const runsOnce = (kind: string) => WORKLOADS[kind]?.runsOnce === true;
+export const runsOnce = (kind: string) => WORKLOADS[kind]?.completed !== undefined;
+
+/** It ran to completion: a result that stands once the object is gone (ttlSecondsAfterFinished deletes it). */
+export const ranToCompletion = (kind: string, o: KubeObject) => WORKLOADS[kind]?.completed?.(o) === true;
 
 export const isWorkload = (kind: string) => kind in WORKLOADS;
 

@@ -2,12 +2,13 @@
 // init container does: against the local cluster, the worker is applied only once the Job
 // completed; a changed Job, or one that did not succeed, is replaced (its template cannot change)
 // and runs again; an unchanged completed one stays as it ran; a failing one stops the release
-// before the app phase, leaving the running worker untouched.
+// before the app phase, leaving the running worker untouched; one its TTL deletes once complete
+// still completed.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createAppNamespace, kubectl, kubectlJson, REGISTRY, uniqueNamespace } from '../support/cluster.js';
+import { createAppNamespace, kubectl, kubectlJson, REGISTRY, tryKubectl, uniqueNamespace } from '../support/cluster.js';
 import { runAction, sampleWorkspace } from '../support/action.js';
 import { behaviourImage } from '../support/sim.js';
 
@@ -161,5 +162,51 @@ describe('a migration Job gates the app phase', () => {
     expect(run.log).not.toMatch(/::group::apply /);
     expect({ job: job().metadata.uid, worker: worker().metadata.generation }).toEqual(before);
     kubectl(['delete', 'job', 'migrate', '-n', ns, '--wait=false']);
+  }, 180_000);
+});
+
+describe('a migration Job deleted by its TTL the moment it completes', () => {
+  const ttlNs = uniqueNamespace('e2e-job-ttl');
+  beforeAll(() => createAppNamespace(ttlNs));
+  afterAll(() => {
+    kubectl(['delete', 'namespace', ttlNs, '--wait=false']);
+  });
+
+  test('ttlSecondsAfterFinished: 0: the Job is gone while the rest of its phase still rolls, and the release ends deployed', async () => {
+    const file = path.join(path.dirname(manifests), 'release-ttl.yaml');
+    // api migrates too (an init container), so it is watched with the Job, and is Ready only
+    // seconds after the Job completed: the TTL controller deletes the Job while that watch goes on.
+    const api = `
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: api }
+  template:
+    metadata:
+      labels: { app: api }
+    spec:
+      terminationGracePeriodSeconds: 5
+      initContainers:
+        - name: migrate
+          image: medaudit-backend:latest
+          command: ["alembic", "upgrade", "head"]
+      containers:
+        - name: api
+          image: medaudit-backend:latest
+          readinessProbe: { httpGet: { path: /health, port: 8000 }, initialDelaySeconds: 8, periodSeconds: 2 }
+`;
+    writeFileSync(file, MANIFESTS.replace('  backoffLimit: 1\n', '  backoffLimit: 1\n  ttlSecondsAfterFinished: 0\n') + '---' + api);
+    // A short deadline: a Job taken for missing once gone would wait it out and fail the release.
+    const run = await runAction({ image: IMAGE, namespace: ttlNs, manifests: file, tag: 'e2e-job-ttl', timeout: '90s', soak: '0' }, { cwd: ws });
+    expect([run.code, run.outputs.status, run.outputs['failure-reason']]).toEqual([0, 'deployed', '']);
+    expect(run.log).toMatch(/watching migrate: (Job\/migrate, Deployment\/api|Deployment\/api, Job\/migrate)$/m);
+    expect(run.log).toMatch(/Job\/migrate ready: completed: 1 succeeded/);
+    expect(lineOf(run.log, /apply app: Deployment\/[^/]+\/worker/)).toBeGreaterThan(lineOf(run.log, /^migrate: migration completed/));
+    expect(tryKubectl(['get', 'job', 'migrate', '-n', ttlNs]).code).not.toBe(0);
+    expect(kubectlJson(['get', 'deployment', 'worker', '-n', ttlNs]).spec.template.spec.containers[0].image).toBe(run.outputs.image);
   }, 180_000);
 });

@@ -1,7 +1,8 @@
 // A release is more than its pod templates: against the local cluster, a failed release returns
-// whole (config, added objects, images), a config-only release rolls the pods and is judged, a
-// flaky first start is not a failure, and what cannot roll out or is not this release's to judge
-// (a paused Deployment, an unchanged OnDelete StatefulSet, replicas a live HPA owns) is handled.
+// whole (config, Secrets, Services, HPAs, PDBs, Ingresses, NetworkPolicies, added objects,
+// images), a config-only release rolls the pods and is judged, a flaky first start is not a
+// failure, and what cannot roll out or is not this release's to judge (a paused Deployment, an
+// unchanged OnDelete StatefulSet, replicas a live HPA owns) is handled.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,7 +33,21 @@ type Release = {
   replicas?: number;
   onDelete?: boolean;
   paused?: boolean;
+  /** web's Service, HPA, PDB, Ingress and NetworkPolicy, as variant one or two. */
+  policies?: 1 | 2;
 };
+
+/** The objects around web that are not workloads, each with a field that tells the variants apart. */
+function policies(ns: string, v: 1 | 2): string[] {
+  const meta = (name: string) => `metadata: {name: ${name}, namespace: ${ns}}`;
+  return [
+    `apiVersion: v1\nkind: Service\n${meta('web')}\nspec: {selector: {app: web}, ports: [{name: http, port: ${v === 1 ? 80 : 8080}, targetPort: 8000}]}`,
+    `apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n${meta('web')}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, minReplicas: 2, maxReplicas: ${v === 1 ? 4 : 6}, metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]}`,
+    `apiVersion: policy/v1\nkind: PodDisruptionBudget\n${meta('web')}\nspec: {selector: {matchLabels: {app: web}}, ${v === 1 ? 'minAvailable: 1' : 'maxUnavailable: 1'}}`,
+    `apiVersion: networking.k8s.io/v1\nkind: Ingress\n${meta('web')}\nspec: {rules: [{host: ${v === 1 ? 'one' : 'two'}.medaudit.test, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]}}]}`,
+    `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n${meta('web')}\nspec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Ingress], ingress: [{ports: [{port: ${v === 1 ? 8000 : 9000}}]}]}`,
+  ];
+}
 
 const yamlMap = (m: Record<string, string>) =>
   `{${Object.entries(m)
@@ -73,6 +88,7 @@ function manifests(ns: string, r: Release): string {
     `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config, namespace: ${ns}}\ndata: ${yamlMap(r.config ?? { MODE: 'one' })}`,
     deployment(ns, 'web', { replicas: 2, ...r }),
   ];
+  if (r.policies) docs.push(...policies(ns, r.policies));
   if (r.token) docs.push(`apiVersion: v1\nkind: Secret\nmetadata: {name: app-secret, namespace: ${ns}}\nstringData: {TOKEN: "${r.token}"}`);
   if (r.extras) {
     docs.push(
@@ -165,6 +181,38 @@ describe('a failed release returns whole', () => {
     // The next release deploys cleanly over the restored state.
     await deployed(ns, 'restore-good2', { config: { MODE: 'three' }, token: 'token-three' });
     expect(get(ns, 'configmap/app-config').data).toEqual({ MODE: 'three' });
+  }, 300_000);
+
+  test("a release that changes web's Service, HPA, PDB, Ingress and NetworkPolicy and fails: each is as release 1 left it", async () => {
+    const ns = freshNamespace('medaudit-policies');
+    const KINDS = ['Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'NetworkPolicy'];
+    const specs = () => Object.fromEntries(KINDS.map((k) => [k, get(ns, `${k.toLowerCase()}/web`).spec]));
+    const restored = (run: ActionRun) => KINDS.filter((k) => run.summary.includes(`${k}/web: restored to its state before the release`));
+    await deployed(ns, 'restore-good1', { policies: 1 });
+    const before = specs();
+    expect(before.PodDisruptionBudget).toEqual({ selector: { matchLabels: { app: 'web' } }, minAvailable: 1 });
+
+    // Pods that crash: the Ingress is never applied (the edge waits for healthy workloads); the rest is restored.
+    const crashed = await release(ns, 'restore-crash', { policies: 2 });
+    expect(crashed.outputs.status).toBe('rolled-back');
+    expect(restored(crashed)).toEqual(['Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy']);
+    expect(specs()).toEqual(before);
+
+    // A health check that fails after the whole release, the Ingress included, was applied.
+    const unhealthy = await release(ns, 'restore-good2', { policies: 2 }, { 'health-check-url': 'http://127.0.0.1:9/health', 'health-check-retries': '1' });
+    expect(unhealthy.outputs.status).toBe('rolled-back');
+    expect(unhealthy.log).toMatch(/apply edge: Ingress\/[^/]+\/web/);
+    expect(restored(unhealthy)).toEqual(KINDS);
+    // Field by field as release 1 left them: no field of release 2 remains (maxUnavailable), none of 1's is lost.
+    const after = specs();
+    expect(after).toEqual(before);
+    expect([
+      after.Service.ports[0].port,
+      after.HorizontalPodAutoscaler.maxReplicas,
+      after.Ingress.rules[0].host,
+      after.NetworkPolicy.ingress[0].ports[0].port,
+    ]).toEqual([80, 4, 'one.medaudit.test', 8000]);
+    expect(readyImages(ns)).toEqual(new Set([`${IMAGE}@${digests['restore-good1']}`]));
   }, 300_000);
 
   test('a failed first install keeps what it created by default, and deletes it with delete-failed-install', async () => {

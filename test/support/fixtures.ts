@@ -7,6 +7,7 @@ import { REPO } from './cluster.js';
 import type { ScriptedKube } from './scripted-kube.js';
 
 export type DeploymentFixture = { deployment: KubeObject; replicaSets: KubeObject[]; pods: KubeObject[]; capturedAt: string };
+export type JobFixture = { job: KubeObject; pods: KubeObject[]; capturedAt: string };
 export type StatefulSetFixture = { statefulSet: KubeObject; pods: KubeObject[]; controllerRevisions: ControllerRevision[]; capturedAt: string };
 
 /** The namespace every fixture was captured in. */
@@ -15,6 +16,8 @@ export const FIXTURE_NAMESPACE = 'capture-562e486e';
 const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(REPO, 'test', 'fixtures', 'status', `${name}.json`), 'utf8')) as T;
 export const deploymentFixture = (name: string) => load<DeploymentFixture>(name);
 export const statefulSetFixture = (name: string) => load<StatefulSetFixture>(name);
+/** A Job fixture of capture-jobs.sh: job-<name>.json. */
+export const jobFixture = (name: string) => load<JobFixture>(`job-${name}`);
 
 const ownedBy = (o: KubeObject, owner: KubeObject) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === owner.metadata.uid);
 
@@ -24,6 +27,12 @@ export function serveDeployment(kube: ScriptedKube, f: DeploymentFixture): void 
   const others = kube.podsNotOwnedBy('ReplicaSet');
   kube.replace('Pod', [...others, ...f.pods]);
   kube.put('Deployment', f.deployment);
+}
+
+export function serveJob(kube: ScriptedKube, f: JobFixture): void {
+  const others = kube.podsNotOwnedBy('Job');
+  kube.replace('Pod', [...others, ...f.pods]);
+  kube.put('Job', f.job);
 }
 
 export function serveStatefulSet(kube: ScriptedKube, f: StatefulSetFixture): void {

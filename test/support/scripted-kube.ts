@@ -19,6 +19,7 @@ const KIND_OF_PLURAL: Record<string, string> = {
   controllerrevisions: 'ControllerRevision',
   horizontalpodautoscalers: 'HorizontalPodAutoscaler',
   events: 'Event',
+  jobs: 'Job',
 };
 
 export const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../src/kube/objects.js';
+import { jobFixture, type JobFixture } from '../support/fixtures.js';
 import {
   autoscalerWords,
   DEFAULT_VERDICT_OPTIONS,
@@ -32,8 +33,6 @@ type StatefulSetFixture = { statefulSet: KubeObject; pods: KubeObject[]; control
 const load = <T>(name: string): T => JSON.parse(readFileSync(path.join(fixtureDir, name), 'utf8')) as T;
 const deploymentFixture = (name: string) => load<DeploymentFixture>(`${name}.json`);
 const statefulSetFixture = (name: string) => load<StatefulSetFixture>(`${name}.json`);
-type JobFixture = { job: KubeObject; pods: KubeObject[]; capturedAt: string };
-const jobFixture = (name: string) => load<JobFixture>(`job-${name}.json`);
 
 const GRACE = { unschedulableGraceSeconds: 30, pullGraceSeconds: 60, failuresAllowed: 0, stableSeconds: 0, scaleUpGraceSeconds: 300 };
 const at = (iso: string, plusSeconds = 0): VerdictOptions => ({ now: Date.parse(iso) + plusSeconds * 1000, ...GRACE });

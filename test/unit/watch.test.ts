@@ -3,7 +3,17 @@
 // lists that fail for a moment).
 import { describe, expect, test } from '@jest/globals';
 import { watchRollout, type WatchOptions } from '../../src/rollout/watch.js';
-import { atRevision, deploymentFixture, FIXTURE_NAMESPACE, restarted, serveDeployment, serveStatefulSet, statefulSetFixture } from '../support/fixtures.js';
+import {
+  atRevision,
+  deploymentFixture,
+  FIXTURE_NAMESPACE,
+  jobFixture,
+  restarted,
+  serveDeployment,
+  serveJob,
+  serveStatefulSet,
+  statefulSetFixture,
+} from '../support/fixtures.js';
 import { ScriptedKube } from '../support/scripted-kube.js';
 
 const BACKEND = { kind: 'Deployment', name: 'backend' };
@@ -175,6 +185,42 @@ describe('watchRollout', () => {
     serveDeployment(kube, atRevision(deploymentFixture('healthy-complete'), 9));
     const outcome = await watch;
     expect(outcome.ok).toBe(true);
+  });
+});
+
+describe('watchRollout with a migration Job', () => {
+  /** The TTL controller's deletion (ttlSecondsAfterFinished): the Job, then its pods. */
+  function deleteJob(kube: ScriptedKube, name: string) {
+    kube.remove('Job', name);
+    for (const p of kube.podsNotOwnedBy('ReplicaSet')) kube.remove('Pod', p.metadata.name);
+  }
+
+  test('a Job deleted once it completed (ttlSecondsAfterFinished: 0) stays complete while the rest still rolls', async () => {
+    const { kube, lines, opts } = setup();
+    serveDeployment(kube, deploymentFixture('rolling-in-progress'));
+    serveJob(kube, jobFixture('complete'));
+    const watch = watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND, { kind: 'Job', name: 'complete' }], opts());
+    // The Job, the Deployment, and what they read: Pods, ReplicaSets, Events.
+    await watching(kube, 5);
+    deleteJob(kube, 'complete');
+    await sleep(100);
+    serveDeployment(kube, deploymentFixture('healthy-complete'));
+    const outcome = await watch;
+    expect(outcome.ok).toBe(true);
+    expect(outcome.verdicts.get('Job/complete')).toMatchObject({ state: 'ready', message: 'completed: 1 succeeded' });
+    expect(lines.filter((l) => l.startsWith('Job/complete'))).toEqual(['Job/complete ready: completed: 1 succeeded']);
+  });
+
+  test('a Job deleted before it completed is not there: the release waits for it, and times out', async () => {
+    const { kube, opts } = setup();
+    serveJob(kube, jobFixture('running'));
+    const watch = watchRollout(kube, FIXTURE_NAMESPACE, [{ kind: 'Job', name: 'running' }], opts({ timeoutMs: 1500 }));
+    await watching(kube, 3);
+    deleteJob(kube, 'running');
+    const outcome = await watch;
+    expect(outcome.ok).toBe(false);
+    expect(outcome.cause).toBe('timeout');
+    expect(outcome.verdicts.get('Job/running')?.message).toBe('timed out: not created yet');
   });
 });
 
