@@ -39541,6 +39541,7 @@ async function replaceJobs(kube, namespace, jobs, fieldManager) {
 
 
 
+
 const isRestoredObject = (o) => o.kind !== 'Namespace' && !isWatched(o);
 const NOTHING_TO_WATCH = { outcome: Promise.resolve({ ok: true, verdicts: new Map() }), ready: Promise.resolve(), migrated: Promise.resolve() };
 const GATE_HELD = { ready: 'new pods Ready (or unchanged)', migrated: 'migration completed (or unchanged)' };
@@ -39833,7 +39834,11 @@ class Release {
         const status = cancelled ? 'cancelled' : restored ? 'rolled-back' : 'failed';
         const why = done.length && !restored && !cancelled ? `; ${allDone ? 'the restored release is not healthy' : 'the rollback did not complete'}` : '';
         const rolledBack = done.some((s) => !s.error);
-        return this.finish({ ...failed, status, rolledBack, failureReason: `${reason}${why}`, rollback: steps }, restored);
+        const url = restored ? this.restoredUrl() : failed.url;
+        return this.finish({ ...failed, status, rolledBack, url, failureReason: `${reason}${why}`, rollback: steps }, restored);
+    }
+    restoredUrl() {
+        return this.inputs.healthCheckUrl ?? ingressUrl(this.objectsBefore.flatMap((s) => (s.applied ? [s.applied] : [])));
     }
     async finish(result, restored = false) {
         const { kube, reporter } = this.tools;

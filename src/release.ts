@@ -6,6 +6,7 @@ import type { Inputs } from './inputs.js';
 import { applyServerSide } from './kube/apply.js';
 import { KubectlError, type KubeClient } from './kube/client.js';
 import { objectId, type KubeObject } from './kube/objects.js';
+import { ingressUrl } from './manifests/objects.js';
 import { isMigrationJob, isWatched, planPhases, workloadsOf, type Gate, type Phase } from './manifests/plan.js';
 import { bestEffort, type Reporter } from './report/reporter.js';
 import { explain } from './report/summary.js';
@@ -386,7 +387,13 @@ export class Release {
     const status: Status = cancelled ? 'cancelled' : restored ? 'rolled-back' : 'failed';
     const why = done.length && !restored && !cancelled ? `; ${allDone ? 'the restored release is not healthy' : 'the rollback did not complete'}` : '';
     const rolledBack = done.some((s) => !s.error);
-    return this.finish({ ...failed, status, rolledBack, failureReason: `${reason}${why}`, rollback: steps }, restored);
+    const url = restored ? this.restoredUrl() : failed.url;
+    return this.finish({ ...failed, status, rolledBack, url, failureReason: `${reason}${why}`, rollback: steps }, restored);
+  }
+
+  /** Where the restored release is served: the health-check URL, else the host its Ingress had before. */
+  private restoredUrl(): string | undefined {
+    return this.inputs.healthCheckUrl ?? ingressUrl(this.objectsBefore.flatMap((s) => (s.applied ? [s.applied] : [])));
   }
 
   /** The result, with every workload's revision as it is now; the record updated and the lock freed. */

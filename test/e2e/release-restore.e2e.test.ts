@@ -197,6 +197,9 @@ describe('a failed release returns whole', () => {
     expect(crashed.outputs.status).toBe('rolled-back');
     expect(restored(crashed)).toEqual(['Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy']);
     expect(specs()).toEqual(before);
+    // The URL is where the restored release is served, not the failed release's host.
+    expect(crashed.outputs.url).toBe('http://one.medaudit.test');
+    expect(crashed.summary).toContain('URL: http://one.medaudit.test');
 
     // A health check that fails after the whole release, the Ingress included, was applied.
     const unhealthy = await release(ns, 'restore-good2', { policies: 2 }, { 'health-check-url': 'http://127.0.0.1:9/health', 'health-check-retries': '1' });
