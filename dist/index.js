@@ -36116,7 +36116,7 @@ function newStatefulSetPods(sts, pods) {
 }
 const failed = (failures) => ({
     state: 'failed',
-    message: `${failures[0].pod}: ${failures[0].reason}`,
+    message: `${failures[0].pod ? `${failures[0].pod}: ` : ''}${failures[0].reason}`,
     failures,
 });
 function deploymentVerdict(d, replicaSets, pods, opts) {
@@ -36225,7 +36225,6 @@ function jobVerdict(job, pods, opts) {
     const gaveUp = conditionOf(job, 'Failed');
     if (gaveUp?.status === 'True' || (status.failed ?? 0) > opts.failuresAllowed) {
         const why = {
-            pod: job.metadata.name,
             reason: gaveUp?.reason ?? 'JobFailed',
             message: gaveUp?.message ?? `${status.failed} of its pods failed`,
             hint: JOB_HINT,
@@ -36521,7 +36520,8 @@ const HEADLINE = {
     'dry-run': '🔍 Dry run',
 };
 function explain(d) {
-    const where = `${d.workload} pod ${d.pod}${d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : ''}`;
+    const container = d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : '';
+    const where = d.pod ? `${d.workload} pod ${d.pod}${container}` : d.workload;
     return [
         `${where}: ${d.reason}: ${d.message}`,
         `  hint: ${d.hint}`,
@@ -37085,7 +37085,6 @@ function judgeAtDeadline(w, cache, opts) {
         ? unready
         : [
             {
-                pod: w.name,
                 reason: 'Timeout',
                 message: `still ${v.message} at the deadline`,
                 hint: 'raise timeout, or look at why the controller makes no progress',
@@ -39405,7 +39404,7 @@ async function checkHealth(url, expected, retries, log, opts = {}) {
 const LOG_LINES = 20;
 const EVENT_COUNT = 5;
 async function lastLogs(kube, namespace, f) {
-    if (!f.container)
+    if (!f.pod || !f.container)
         return [];
     const args = ['logs', f.pod, '-n', namespace, '-c', f.container, `--tail=${LOG_LINES}`];
     const read = async (previous) => {
@@ -39431,7 +39430,8 @@ async function warnings(kube, namespace, pod) {
 async function diagnose(kube, namespace, failures, limit = 3) {
     const out = [];
     for (const { workload, failure } of failures.slice(0, limit)) {
-        const [logs, events] = await Promise.all([lastLogs(kube, namespace, failure), warnings(kube, namespace, failure.pod)]);
+        const about = failure.pod ?? workload.slice(workload.indexOf('/') + 1);
+        const [logs, events] = await Promise.all([lastLogs(kube, namespace, failure), warnings(kube, namespace, about)]);
         out.push({ ...failure, workload, logs, events });
     }
     return out;

@@ -17,7 +17,8 @@ const HEADLINE: Record<Status, string> = {
 
 /** One line per failing pod with its hint, then its logs and events, as Skaffold prints them. */
 export function explain(d: Diagnosis): string[] {
-  const where = `${d.workload} pod ${d.pod}${d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : ''}`;
+  const container = d.container ? ` ${d.init ? 'init container' : 'container'} ${d.container}` : '';
+  const where = d.pod ? `${d.workload} pod ${d.pod}${container}` : d.workload;
   return [
     `${where}: ${d.reason}: ${d.message}`,
     `  hint: ${d.hint}`,

@@ -10,7 +10,7 @@ const LOG_LINES = 20;
 const EVENT_COUNT = 5;
 
 async function lastLogs(kube: KubeClient, namespace: string, f: PodFailure): Promise<string[]> {
-  if (!f.container) return [];
+  if (!f.pod || !f.container) return [];
   const args = ['logs', f.pod, '-n', namespace, '-c', f.container, `--tail=${LOG_LINES}`];
   const read = async (previous: boolean) => {
     const res = await kube.run(previous ? [...args, '--previous'] : args, { allowFailure: true });
@@ -39,7 +39,9 @@ async function warnings(kube: KubeClient, namespace: string, pod: string): Promi
 export async function diagnose(kube: KubeClient, namespace: string, failures: { workload: string; failure: PodFailure }[], limit = 3): Promise<Diagnosis[]> {
   const out: Diagnosis[] = [];
   for (const { workload, failure } of failures.slice(0, limit)) {
-    const [logs, events] = await Promise.all([lastLogs(kube, namespace, failure), warnings(kube, namespace, failure.pod)]);
+    // A failure of the workload itself (a Job that gave up) has its events on the workload.
+    const about = failure.pod ?? workload.slice(workload.indexOf('/') + 1);
+    const [logs, events] = await Promise.all([lastLogs(kube, namespace, failure), warnings(kube, namespace, about)]);
     out.push({ ...failure, workload, logs, events });
   }
   return out;

@@ -15,7 +15,8 @@ import {
 } from '../kube/objects.js';
 
 export type PodFailure = {
-  pod: string;
+  /** The failing pod; none when the workload itself failed (a Job that gave up, a deadline). */
+  pod?: string;
   container?: string;
   init?: boolean;
   reason: string;
@@ -247,7 +248,7 @@ export function newStatefulSetPods(sts: StatefulSet, pods: Pod[]): Pod[] {
 
 const failed = (failures: PodFailure[]): Verdict => ({
   state: 'failed',
-  message: `${failures[0].pod}: ${failures[0].reason}`,
+  message: `${failures[0].pod ? `${failures[0].pod}: ` : ''}${failures[0].reason}`,
   failures,
 });
 
@@ -366,7 +367,6 @@ export function jobVerdict(job: Job, pods: Pod[], opts: VerdictOptions): Verdict
   const gaveUp = conditionOf(job, 'Failed');
   if (gaveUp?.status === 'True' || (status.failed ?? 0) > opts.failuresAllowed) {
     const why = {
-      pod: job.metadata.name,
       reason: gaveUp?.reason ?? 'JobFailed',
       message: gaveUp?.message ?? `${status.failed} of its pods failed`,
       hint: JOB_HINT,

@@ -76,7 +76,6 @@ function judgeAtDeadline(w: WorkloadRef, cache: Cache, opts: VerdictOptions): Ve
     ? unready
     : [
         {
-          pod: w.name,
           reason: 'Timeout',
           message: `still ${v.message} at the deadline`,
           hint: 'raise timeout, or look at why the controller makes no progress',

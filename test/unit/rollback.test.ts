@@ -222,6 +222,24 @@ describe('explain and summaryMarkdown', () => {
     ]);
   });
 
+  test('explain: a failure of the workload itself names no pod', () => {
+    expect(
+      explain({
+        reason: 'BackoffLimitExceeded',
+        message: 'Job has reached the specified backoff limit',
+        hint: 'h',
+        workload: 'Job/migrate',
+        logs: [],
+        events: ['BackoffLimitExceeded: Job has reached the specified backoff limit'],
+      }),
+    ).toEqual([
+      'Job/migrate: BackoffLimitExceeded: Job has reached the specified backoff limit',
+      '  hint: h',
+      '  recent warning events:',
+      '    BackoffLimitExceeded: Job has reached the specified backoff limit',
+    ]);
+  });
+
   test('explain: a pod-level failure names no container', () => {
     expect(
       explain({

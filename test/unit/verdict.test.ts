@@ -621,6 +621,15 @@ describe('a migration Job captured from the cluster (capture-jobs.sh)', () => {
     expect(v.failures[0].reason).toBe('Error');
   });
 
+  test('given up, its pods gone: the Job itself is the failure, with no pod named', () => {
+    const f = jobFixture('gave-up');
+    const v = judge({ ...f, pods: [] }, { failuresAllowed: 5 });
+    expect(v).toMatchObject({ state: 'failed', message: 'BackoffLimitExceeded' });
+    expect(v.failures).toEqual([
+      { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', hint: expect.stringMatching(/^the Job failed/) },
+    ]);
+  });
+
   test('an image that does not exist: failed at once, naming it', () => {
     const f = jobFixture('image-not-found');
     const v = judge(f);

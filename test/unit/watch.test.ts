@@ -104,7 +104,10 @@ describe('watchRollout', () => {
     const { kube, opts } = setup();
     const outcome = await watchRollout(kube, FIXTURE_NAMESPACE, [BACKEND], opts({ timeoutMs: 200 }));
     expect(outcome.cause).toBe('timeout');
-    expect(outcome.verdicts.get('Deployment/backend')?.failures[0]).toMatchObject({ reason: 'Timeout', message: 'still not created yet at the deadline' });
+    const failure = outcome.verdicts.get('Deployment/backend')?.failures[0];
+    expect(failure).toMatchObject({ reason: 'Timeout', message: 'still not created yet at the deadline' });
+    // No pod to name: the workload itself did not get there.
+    expect(failure?.pod).toBeUndefined();
   });
 
   test('a list that fails for a moment is retried, and nothing is judged before every kind is listed', async () => {
