@@ -227,18 +227,9 @@ async function dryRun({ kube, reporter }: Tools, target: CheckedTarget, objects:
   // A Job to be replaced cannot be diffed (the server refuses the change): it is shown as created anew.
   const replaced = exists ? await jobsToReplace(kube, namespace, migrations, fieldManager) : [];
   const isReplaced = (o: KubeObject) => isMigrationJob(o) && replaced.includes(o.metadata.name);
+  const kept = objects.filter((o) => !isReplaced(o));
   const diff = exists
-    ? [
-        await diffServerSide(
-          kube,
-          namespace,
-          objects.filter((o) => !isReplaced(o)),
-          fieldManager,
-        ),
-        createdDiff(objects.filter(isReplaced)),
-      ]
-        .filter(Boolean)
-        .join('\n')
+    ? [await diffServerSide(kube, namespace, kept, fieldManager), createdDiff(objects.filter(isReplaced))].filter(Boolean).join('\n')
     : createdDiff(objects);
   for (const name of replaced) reporter.info(`Job/${name} would be deleted and created anew: it failed before, or it changed`);
   await reporter.group('diff against the cluster', async () => reporter.info(diff || 'no changes'));

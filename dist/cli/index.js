@@ -40100,13 +40100,9 @@ async function dryRun({ kube, reporter }, target, objects, fieldManager) {
         reporter.info(`namespace ${namespace} does not exist yet: every object would be created`);
     const replaced = exists ? await jobsToReplace(kube, namespace, migrations, fieldManager) : [];
     const isReplaced = (o) => isMigrationJob(o) && replaced.includes(o.metadata.name);
+    const kept = objects.filter((o) => !isReplaced(o));
     const diff = exists
-        ? [
-            await diffServerSide(kube, namespace, objects.filter((o) => !isReplaced(o)), fieldManager),
-            createdDiff(objects.filter(isReplaced)),
-        ]
-            .filter(Boolean)
-            .join('\n')
+        ? [await diffServerSide(kube, namespace, kept, fieldManager), createdDiff(objects.filter(isReplaced))].filter(Boolean).join('\n')
         : createdDiff(objects);
     for (const name of replaced)
         reporter.info(`Job/${name} would be deleted and created anew: it failed before, or it changed`);
